@@ -1,0 +1,162 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { TorchError, expected } from './errors.ts';
+import { native, type MethodSignature, type NativeModel, type NativeStep } from './native.ts';
+import type { Tensor } from './tensor.ts';
+
+export type { MethodSignature, ArgumentSignature } from './native.ts';
+
+/** Where a model comes from: a path, a `file://` URL, or the bytes of a `.pt` file. */
+export type ModelSource = string | URL | Buffer | Uint8Array;
+
+export interface LoadOptions {
+  /** `'cpu'` (default), `'cuda'` or `'cuda:N'`. CUDA without CUDA support is an ERR_DEVICE, never a silent CPU fall-back. */
+  device?: string;
+}
+
+function normalizeSource(source: ModelSource): string | Buffer {
+  if (typeof source === 'string') return source;
+  if (source instanceof URL) {
+    if (source.protocol !== 'file:') expected('ERR_ARGUMENT', 'a file:// URL', 'the model source', source.href);
+    return fileURLToPath(source);
+  }
+  if (Buffer.isBuffer(source)) return source;
+  if (source instanceof Uint8Array) return Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+  return expected('ERR_ARGUMENT', 'a path, a file:// URL or a Buffer', 'the model source', source);
+}
+
+function checkDevice(options: LoadOptions | undefined): string {
+  const device = options?.device ?? 'cpu';
+  if (typeof device !== 'string') expected('ERR_ARGUMENT', "a string such as 'cpu' or 'cuda:0'", 'options.device', device);
+  return device;
+}
+
+/**
+ * A TorchScript module loaded through libtorch.
+ *
+ * @example
+ * const m = await Model.load('model.pt');
+ * const y = m.forwardSync(new Tensor(new Float32Array(48), [1, 48]));
+ * const z = await m.forward(x);   // on a worker thread
+ * m.dispose();
+ */
+export class Model implements Disposable {
+  #native: NativeModel;
+
+  private constructor(handle: NativeModel) {
+    this.#native = handle;
+  }
+
+  /** Loads a `.pt` file (path, file:// URL or Buffer) off the JavaScript thread. */
+  static async load(source: ModelSource, options?: LoadOptions): Promise<Model> {
+    const device = checkDevice(options);
+    const src = normalizeSource(source);
+    return new Model(await native.NativeModel.load(src, device));
+  }
+
+  /** Loads a `.pt` file on the calling thread. */
+  static loadSync(source: ModelSource, options?: LoadOptions): Model {
+    const device = checkDevice(options);
+    return new Model(native.NativeModel.loadSync(normalizeSource(source), device));
+  }
+
+  /** Reads a file into memory first, then loads from the bytes (useful for files that change on disk). */
+  static async loadBytes(file: string, options?: LoadOptions): Promise<Model> {
+    return Model.load(await readFile(file), options);
+  }
+
+  /** The module's methods: `forward` and every `@torch.jit.export`ed one. */
+  get methods(): string[] {
+    return this.#native.methods();
+  }
+
+  /** Argument names and TorchScript types of a method, and its return type. */
+  signature(method = 'forward'): MethodSignature {
+    return this.#native.signature(method);
+  }
+
+  /** Runs `forward` on the calling thread. */
+  forwardSync(...args: unknown[]): any {
+    return this.#native.callSync('forward', args);
+  }
+
+  /** Runs `forward` on a worker thread; the event loop keeps turning. */
+  forward(...args: unknown[]): Promise<any> {
+    return this.#call('forward', args);
+  }
+
+  /** Runs any method on the calling thread. */
+  callSync(method: string, ...args: unknown[]): any {
+    if (typeof method !== 'string') expected('ERR_ARGUMENT', 'a method name', 'callSync', method);
+    return this.#native.callSync(method, args);
+  }
+
+  /** Runs any method on a worker thread. */
+  call(method: string, ...args: unknown[]): Promise<any> {
+    if (typeof method !== 'string') return Promise.reject(new TorchError('ERR_ARGUMENT', 'Expected a method name for call'));
+    return this.#call(method, args);
+  }
+
+  #call(method: string, args: unknown[]): Promise<any> {
+    try {
+      return this.#native.call(method, args);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Copies of the parameters, by dotted name. */
+  parameters(): Record<string, Tensor> {
+    return this.#native.parameters();
+  }
+
+  /** Copies of the buffers (running statistics and the like), by dotted name. */
+  buffers(): Record<string, Tensor> {
+    return this.#native.buffers();
+  }
+
+  /** Inference mode (the default after loading): runs under c10::InferenceMode. */
+  eval(): this {
+    this.#native.setTraining(false);
+    return this;
+  }
+
+  /** Training mode: dropout and batch norm behave as in training, gradients are tracked. */
+  train(on = true): this {
+    this.#native.setTraining(on);
+    return this;
+  }
+
+  get training(): boolean {
+    return this.#native.training();
+  }
+
+  /** `'cpu'` or `'cuda:N'`. */
+  get device(): string {
+    return this.#native.device();
+  }
+
+  /** Saves as a TorchScript archive that `torch.jit.load` reads. */
+  save(path: string): void {
+    if (typeof path !== 'string') expected('ERR_ARGUMENT', 'a path', 'save', path);
+    this.#native.save(path);
+  }
+
+  /** Frees the module. Calls in flight finish; later calls throw ERR_DISPOSED. */
+  dispose(): void {
+    this.#native.dispose();
+  }
+
+  get disposed(): boolean {
+    return this.#native.disposed();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal The realtime step behind TorchEntity. */
+  createStep(method: string, inputs: { shape: number[]; dtype: string }[], options?: { plan?: boolean }): NativeStep {
+    return this.#native.createStep(method, inputs, options);
+  }
+}

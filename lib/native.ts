@@ -1,0 +1,125 @@
+/**
+ * The one typed seam to the native addon: only this file knows the `.node` file exists.
+ * Loading is done by node-gyp-build (prebuilds/ first, then build/Release); when it fails
+ * the error says what was searched, which libtorch the finder sees, and what to run.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { TorchError } from './errors.ts';
+import { Tensor } from './tensor.ts';
+
+/** A method's argument as the TorchScript schema declares it. */
+export interface ArgumentSignature {
+  name: string;
+  /** TorchScript type, e.g. `Tensor`, `List[int]`, `Optional[Tensor]`. */
+  type: string;
+  hasDefault: boolean;
+  default?: unknown;
+}
+
+/** A method's signature: arguments (without self) and the return type. */
+export interface MethodSignature {
+  name: string;
+  arguments: ArgumentSignature[];
+  returns: string;
+}
+
+/** Native model handle (native/napi/model_wrap.cc). */
+export interface NativeModel {
+  methods(): string[];
+  signature(method: string): MethodSignature;
+  /** Runs on the calling thread. */
+  callSync(method: string, args: unknown[]): unknown;
+  /** Runs on a libuv worker thread; inputs' buffers are held until it settles. */
+  call(method: string, args: unknown[]): Promise<unknown>;
+  parameters(): Record<string, Tensor>;
+  buffers(): Record<string, Tensor>;
+  setTraining(on: boolean): void;
+  training(): boolean;
+  save(path: string): void;
+  device(): string;
+  dispose(): void;
+  disposed(): boolean;
+  createStep(method: string, inputs: { shape: number[]; dtype: string }[], options?: { plan?: boolean }): NativeStep;
+}
+
+/** Native realtime step handle (native/napi/step_wrap.cc). Views stay valid until dispose(). */
+export interface NativeStep {
+  /** Views of the input tensors libtorch reads; write into them in place. */
+  inputs(): Tensor[];
+  /** Views of the output tensors each step writes. */
+  outputs(): Tensor[];
+  /** Float64Array [lastRunMs, steps, 0, 0], written by step(). */
+  stats(): Float64Array;
+  /** Runs one step: no arguments, no result, no allocation. */
+  step(): void;
+  /** Re-runs the interpreter on the current inputs and rebuilds the plan; true if the output views changed. */
+  prepare(): boolean;
+  /** The C++ floor: runs durationsUs.length steps in C++, writing each duration in microseconds. */
+  loop(durationsUs: Float64Array): void;
+  /** "plan (N ops)" or "interpreter (why)". */
+  planStatus(): string;
+  dispose(): void;
+}
+
+export interface NativeRuntimeInfo {
+  libtorch: string;
+  cuda: boolean;
+  cudaDeviceCount: number;
+  threads: number;
+  interopThreads: number;
+  blas: string;
+}
+
+interface NativeAddon {
+  NativeModel: {
+    loadSync(source: string | Buffer, device?: string): NativeModel;
+    load(source: string | Buffer, device?: string): Promise<NativeModel>;
+  };
+  setup(classes: { TorchError: typeof TorchError; Tensor: typeof Tensor }): void;
+  runtimeInfo(): NativeRuntimeInfo;
+  setNumThreads(n: number): void;
+  manualSeed(seed: number): void;
+}
+
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function loadAddon(): NativeAddon {
+  // OpenBLAS reads this when libtorch loads it; a realtime step wants one thread.
+  process.env.OPENBLAS_NUM_THREADS ??= '1';
+  const require = createRequire(import.meta.url);
+  try {
+    const addon = require('node-gyp-build')(packageRoot) as NativeAddon;
+    addon.setup({ TorchError, Tensor });
+    return addon;
+  } catch (cause) {
+    const searched = [path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`), path.join(packageRoot, 'build', 'Release')];
+    let libtorch = 'the finder could not run';
+    try {
+      libtorch = execFileSync(process.execPath, [path.join(packageRoot, 'scripts', 'find-libtorch.mjs'), '--explain'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).trim();
+    } catch (e) {
+      libtorch = String((e as { stderr?: string }).stderr ?? e).trim();
+    }
+    const reason = (cause as Error).message.split('\n')[0];
+    const missingLib = /lib(torch|c10|openblas)[^:]*: cannot open shared object/.test(reason);
+    throw new TorchError(
+      'ERR_NATIVE_LOAD',
+      `torchloop could not load its native addon: ${reason}\n` +
+        `Searched: ${searched.map((s) => `${s}${existsSync(s) ? '' : ' (missing)'}`).join(', ')}\n` +
+        `libtorch finder:\n  ${libtorch.replace(/\n/g, '\n  ')}\n` +
+        (missingLib
+          ? 'The addon was built against a libtorch that is no longer there: install it (apt-get install libtorch-dev libopenblas0) or rebuild with `npm run build:native`.\n'
+          : '') +
+        'To fix: `npm run setup` (installs libtorch-dev and libopenblas0 when run as root, then builds), ' +
+        'or `npm run build:native` after setting LIBTORCH=/path/to/libtorch or Torch_DIR=/path/to/cmake/Torch.',
+    );
+  }
+}
+
+export const native: NativeAddon = loadAddon();

@@ -1,0 +1,50 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { expected } from './errors.ts';
+import { native, packageRoot } from './native.ts';
+
+const pkg = createRequire(import.meta.url)(path.join(packageRoot, 'package.json')) as { version: string };
+
+/** Versions and capabilities of this build. */
+export interface VersionInfo {
+  torchloop: string;
+  libtorch: string;
+  /** Whether libtorch has CUDA and sees a GPU. */
+  cuda: boolean;
+  cudaDeviceCount: number;
+  threads: number;
+  blas: string;
+}
+
+function readVersion(): VersionInfo {
+  const r = native.runtimeInfo();
+  return { torchloop: pkg.version, libtorch: r.libtorch, cuda: r.cuda, cudaDeviceCount: r.cudaDeviceCount, threads: r.threads, blas: r.blas };
+}
+
+/** @example version.cuda // false on a CPU-only libtorch */
+export const version: Readonly<VersionInfo> = Object.freeze(readVersion());
+
+/** Whether `device: 'cuda'` can work here. */
+export function cudaAvailable(): boolean {
+  return native.runtimeInfo().cuda;
+}
+
+/**
+ * Sets libtorch's intra-op threads and OpenBLAS's. The default is 1, what a realtime loop
+ * wants; raise it for large batches.
+ */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) expected('ERR_ARGUMENT', 'a positive integer', 'setNumThreads', n);
+  native.setNumThreads(n);
+}
+
+/** Current intra-op thread count. */
+export function getNumThreads(): number {
+  return native.runtimeInfo().threads;
+}
+
+/** Seeds libtorch's random generators. */
+export function manualSeed(seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0) expected('ERR_ARGUMENT', 'a non-negative integer', 'manualSeed', seed);
+  native.manualSeed(seed);
+}

@@ -1,0 +1,208 @@
+#include "model.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "errors.h"
+
+namespace torchloop {
+
+namespace {
+
+// What is inside a file that libtorch refused, so the message can say what to do.
+std::string diagnose(const std::string& raw, const std::string& libtorchMessage) {
+  if (raw.size() < 4 || raw.compare(0, 2, "PK") != 0) {
+    if (raw.size() >= 2 && static_cast<unsigned char>(raw[0]) == 0x80) {
+      return "it is a legacy pickle written by torch.save (not a TorchScript archive). "
+             "Export the module with torch.jit.script(model).save(path).";
+    }
+    return "it is not a TorchScript archive (a .pt file is a zip archive starting with 'PK'). "
+           "Export the module with torch.jit.script(model).save(path).";
+  }
+  std::vector<std::string> records;
+  try {
+    std::istringstream in(raw);
+    caffe2::serialize::PyTorchStreamReader reader(&in);
+    records = reader.getAllRecords();
+  } catch (const std::exception&) {
+    return "the zip archive is damaged or truncated (its central directory cannot be read). "
+           "Copy or save the file again.";
+  }
+  bool hasCode = false, hasConstants = false, hasData = false;
+  for (const auto& r : records) {
+    if (r.rfind("code/", 0) == 0) hasCode = true;
+    if (r == "constants.pkl") hasConstants = true;
+    if (r == "data.pkl") hasData = true;
+  }
+  if (hasData && !hasCode && !hasConstants) {
+    return "it was written by torch.save (a state_dict or a pickled object), not by "
+           "torch.jit.save. Export the module with torch.jit.script(model).save(path); to "
+           "load weights into an existing module, load that module and import the state dict.";
+  }
+  return "the archive is a TorchScript module that libtorch " TORCH_VERSION
+         " cannot read. If it was saved by a newer PyTorch (2.x), this libtorch is too old for "
+         "it: re-export it with torch.jit.save from PyTorch 1.13, or build torchloop against a "
+         "matching libtorch (LIBTORCH=/path/to/libtorch, Torch_DIR=..., or a pip torch on "
+         "python3's path; then `npm run build:native`). libtorch said: " + libtorchMessage;
+}
+
+}  // namespace
+
+c10::Device parseDevice(const std::string& device) {
+  c10::Device parsed(c10::kCPU);
+  try {
+    parsed = c10::Device(device.empty() ? std::string("cpu") : device);
+  } catch (const std::exception&) {
+    throw Error(Code::Device, "Expected 'cpu', 'cuda' or 'cuda:N' for device but received '" + device + "'");
+  }
+  if (parsed.is_cuda()) {
+    if (!torch::cuda::is_available()) {
+      throw Error(Code::Device,
+                  "CUDA was asked for (device '" + device + "') but this libtorch (" TORCH_VERSION
+                  ") has no CUDA support or no GPU is visible. Use device 'cpu', or build "
+                  "torchloop against a CUDA libtorch (LIBTORCH=/path/to/libtorch-cuda).");
+    }
+    auto count = static_cast<int>(torch::cuda::device_count());
+    if (parsed.has_index() && parsed.index() >= count) {
+      throw Error(Code::Device, "device '" + device + "' does not exist: " + std::to_string(count) +
+                                    " CUDA device(s) visible");
+    }
+  } else if (!parsed.is_cpu()) {
+    throw Error(Code::Device, "Expected 'cpu', 'cuda' or 'cuda:N' for device but received '" + device + "'");
+  }
+  return parsed;
+}
+
+ModelCore::ModelCore(torch::jit::Module module, c10::Device device)
+    : module_(std::move(module)), device_(device) {
+  module_.eval();
+}
+
+std::shared_ptr<ModelCore> ModelCore::loadFrom(std::istream& in, const std::string& origin,
+                                               const std::string& raw, const std::string& device) {
+  c10::Device dev = parseDevice(device);
+  try {
+    auto module = torch::jit::load(in, dev);
+    return std::shared_ptr<ModelCore>(new ModelCore(std::move(module), dev));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(Code::ModelLoad, "Cannot load " + origin + ": " + diagnose(raw, messageOf(e)));
+  }
+}
+
+std::shared_ptr<ModelCore> ModelCore::loadFile(const std::string& path, const std::string& device) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw Error(Code::ModelLoad, "Cannot load '" + path + "': no such file or it cannot be read");
+  std::string raw((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (raw.empty()) throw Error(Code::ModelLoad, "Cannot load '" + path + "': the file is empty");
+  std::istringstream in(raw);
+  return loadFrom(in, "'" + path + "'", raw, device);
+}
+
+std::shared_ptr<ModelCore> ModelCore::loadBuffer(const char* data, size_t size, const std::string& device) {
+  if (size == 0) throw Error(Code::ModelLoad, "Cannot load the model from a buffer: the buffer is empty");
+  std::string raw(data, size);
+  std::istringstream in(raw);
+  return loadFrom(in, "the model from a buffer", raw, device);
+}
+
+std::vector<std::string> ModelCore::methods() const {
+  std::vector<std::string> names;
+  for (const auto& m : module_.get_methods()) names.push_back(m.name());
+  return names;
+}
+
+bool ModelCore::hasMethod(const std::string& name) const {
+  return module_.find_method(name).has_value();
+}
+
+MethodSignature ModelCore::signature(const std::string& name) const {
+  auto method = module_.find_method(name);
+  if (!method) {
+    std::string known;
+    for (const auto& m : methods()) known += (known.empty() ? "" : ", ") + m;
+    throw Error(Code::NotFound, "The model has no method '" + name + "' (it has: " + known + ")");
+  }
+  const auto& schema = method->function().getSchema();
+  MethodSignature sig;
+  sig.name = name;
+  const auto& args = schema.arguments();
+  for (size_t i = 1; i < args.size(); ++i) {  // skip self
+    ArgumentInfo info;
+    info.name = args[i].name();
+    info.typePtr = args[i].type();
+    info.type = info.typePtr->annotation_str();
+    if (args[i].default_value()) {
+      info.hasDefault = true;
+      info.defaultValue = *args[i].default_value();
+    }
+    sig.arguments.push_back(std::move(info));
+  }
+  const auto& rets = schema.returns();
+  if (rets.size() == 1) sig.returnType = rets[0].type()->annotation_str();
+  else {
+    sig.returnType = "Tuple[";
+    for (size_t i = 0; i < rets.size(); ++i) sig.returnType += (i ? ", " : "") + rets[i].type()->annotation_str();
+    sig.returnType += "]";
+  }
+  return sig;
+}
+
+c10::IValue ModelCore::run(const std::string& name, std::vector<c10::IValue> args) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto method = module_.find_method(name);
+  if (!method) throw Error(Code::NotFound, "The model has no method '" + name + "'");
+  if (!device_.is_cpu()) {
+    for (auto& a : args) {
+      if (a.isTensor()) a = a.toTensor().to(device_);
+    }
+  }
+  c10::InferenceMode inference(!training_);
+  try {
+    return (*method)(std::move(args));
+  } catch (const std::exception& e) {
+    throw classify(e, Code::Runtime, name + "() failed");
+  }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> ModelCore::parameters() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : module_.named_parameters(true)) out.emplace_back(p.name, p.value);
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> ModelCore::buffers() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : module_.named_buffers(true)) out.emplace_back(p.name, p.value);
+  return out;
+}
+
+void ModelCore::setTraining(bool training) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  training_ = training;
+  if (training) module_.train();
+  else module_.eval();
+}
+
+void ModelCore::save(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    module_.save(path);
+  } catch (const std::exception& e) {
+    throw classify(e, Code::Runtime, "Cannot save the model to '" + path + "'");
+  }
+}
+
+size_t ModelCore::parameterBytes() const {
+  size_t bytes = 0;
+  for (const auto& p : module_.named_parameters(true)) bytes += p.value.nbytes();
+  for (const auto& p : module_.named_buffers(true)) bytes += p.value.nbytes();
+  return bytes;
+}
+
+}  // namespace torchloop

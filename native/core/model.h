@@ -1,0 +1,72 @@
+// ModelCore: one loaded TorchScript module, usable from any thread. It knows nothing of
+// Node; the N-API layer (native/napi/model_wrap.*) and the C++ tools sit on top of it.
+#pragma once
+#include <torch/script.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace torchloop {
+
+struct ArgumentInfo {
+  std::string name;
+  std::string type;           // TorchScript annotation, e.g. "Tensor", "List[int]"
+  c10::TypePtr typePtr;
+  bool hasDefault = false;
+  c10::IValue defaultValue;
+};
+
+struct MethodSignature {
+  std::string name;
+  std::vector<ArgumentInfo> arguments;  // without self
+  std::string returnType;
+};
+
+class ModelCore {
+ public:
+  // Loads a TorchScript archive. Failures are Error(Code::ModelLoad) with a message that
+  // says what the file is (missing, empty, not an archive, a torch.save state_dict, a
+  // module from a newer PyTorch) and what to do about it.
+  static std::shared_ptr<ModelCore> loadFile(const std::string& path, const std::string& device);
+  static std::shared_ptr<ModelCore> loadBuffer(const char* data, size_t size, const std::string& device);
+
+  std::vector<std::string> methods() const;
+  bool hasMethod(const std::string& name) const;
+  MethodSignature signature(const std::string& name) const;
+
+  // Runs a method. `args` exclude self. Inputs on another device are moved to the model's
+  // device. Thread-safe: calls on one model are serialised.
+  c10::IValue run(const std::string& method, std::vector<c10::IValue> args);
+
+  std::vector<std::pair<std::string, at::Tensor>> parameters() const;
+  std::vector<std::pair<std::string, at::Tensor>> buffers() const;
+
+  void setTraining(bool training);
+  bool training() const { return training_; }
+  void save(const std::string& path) const;
+
+  const c10::Device& device() const { return device_; }
+  size_t parameterBytes() const;
+  torch::jit::Module& module() { return module_; }
+  std::mutex& mutex() { return mutex_; }
+
+ private:
+  ModelCore(torch::jit::Module module, c10::Device device);
+  static std::shared_ptr<ModelCore> loadFrom(std::istream& in, const std::string& origin,
+                                             const std::string& rawForDiagnosis,
+                                             const std::string& device);
+
+  torch::jit::Module module_;
+  c10::Device device_;
+  bool training_ = false;
+  mutable std::mutex mutex_;
+};
+
+// Parses "cpu", "cuda", "cuda:N". Asking for CUDA where libtorch has none is an
+// Error(Code::Device): torchloop never falls back to the CPU silently.
+c10::Device parseDevice(const std::string& device);
+
+}  // namespace torchloop

@@ -1,0 +1,72 @@
+// The addon's entry: it only registers. One native class per JS class; per-environment
+// state lives in InstanceData (no process-global V8 handles).
+#include <napi.h>
+
+#include "convert.h"
+#include "core/runtime.h"
+#include "errors.h"
+#include "instance.h"
+#include "model_wrap.h"
+#include "step_wrap.h"
+
+namespace torchloop::napi {
+namespace {
+
+// setup({ TorchError, Tensor }): the classes that native code constructs.
+Napi::Value Setup(const Napi::CallbackInfo& info) {
+  auto& data = instance(info.Env());
+  Napi::Object o = info[0].As<Napi::Object>();
+  data.torchError = Napi::Persistent(o.Get("TorchError").As<Napi::Function>());
+  data.tensor = Napi::Persistent(o.Get("Tensor").As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto r = runtimeInfo();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("libtorch", r.libtorch);
+  o.Set("cuda", r.cudaAvailable);
+  o.Set("cudaDeviceCount", r.cudaDeviceCount);
+  o.Set("threads", r.numThreads);
+  o.Set("interopThreads", r.numInteropThreads);
+  o.Set("blas", r.blas);
+  return o;
+}
+
+Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Error(Code::Argument, "Expected a positive integer for threads");
+    setNumThreads(info[0].As<Napi::Number>().Int32Value());
+    return env.Undefined();
+  });
+}
+
+Napi::Value ManualSeedJs(const Napi::CallbackInfo& info) {
+  torch::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new InstanceData();
+  env.SetInstanceData(data);
+  applyRealtimeDefaults();
+  Napi::Function model = ModelWrap::Init(env);
+  Napi::Function step = StepWrap::Init(env);
+  data->model = Napi::Persistent(model);
+  data->step = Napi::Persistent(step);
+  exports.Set("NativeModel", model);
+  exports.Set("NativeStep", step);
+  exports.Set("setup", Napi::Function::New(env, Setup));
+  exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfoJs));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreadsJs));
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeedJs));
+  return exports;
+}
+
+}  // namespace
+}  // namespace torchloop::napi
+
+static Napi::Object InitTorchloop(Napi::Env env, Napi::Object exports) { return torchloop::napi::Init(env, exports); }
+NODE_API_MODULE(torchloop, InitTorchloop)

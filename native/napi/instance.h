@@ -1,0 +1,17 @@
+// Per-environment state (worker_threads and several loads each get their own): the
+// JavaScript classes native code constructs, registered by lib/native.ts through setup().
+#pragma once
+#include <napi.h>
+
+namespace torchloop::napi {
+
+struct InstanceData {
+  Napi::FunctionReference torchError;  // lib/errors.ts TorchError(code, message)
+  Napi::FunctionReference tensor;      // lib/tensor.ts Tensor(data, shape, dtype)
+  Napi::FunctionReference model;       // native Model handle class
+  Napi::FunctionReference step;        // native StepRunner handle class
+};
+
+inline InstanceData& instance(Napi::Env env) { return *env.GetInstanceData<InstanceData>(); }
+
+}  // namespace torchloop::napi

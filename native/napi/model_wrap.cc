@@ -1,0 +1,346 @@
+#include "model_wrap.h"
+
+#include "convert.h"
+#include "core/runtime.h"
+#include "errors.h"
+#include "instance.h"
+#include "step_wrap.h"
+
+namespace torchloop::napi {
+
+namespace {
+
+std::string deviceArg(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i || info[i].IsUndefined()) return "cpu";
+  if (!info[i].IsString()) throw Error(Code::Argument, "Expected a string for device but received " + describeJs(info[i]));
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+std::string stringArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    throw Error(Code::Argument, std::string("Expected a string for ") + what + " but received " +
+                                    (info.Length() <= i ? std::string("nothing") : describeJs(info[i])));
+  }
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+// Loads off the JavaScript thread; the file or a copy of the buffer is owned by the worker.
+class LoadWorker : public Napi::AsyncWorker {
+ public:
+  LoadWorker(Napi::Env env, std::string path, std::string bytes, bool fromBuffer, std::string device)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)),
+        bytes_(std::move(bytes)), fromBuffer_(fromBuffer), device_(std::move(device)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      adoptThreadSettings();
+      core_ = fromBuffer_ ? ModelCore::loadBuffer(bytes_.data(), bytes_.size(), device_) : ModelCore::loadFile(path_, device_);
+    } catch (const Error& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      Error err = classify(e, Code::ModelLoad, "Cannot load the model");
+      code_ = err.code();
+      SetError(err.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(ModelWrap::Create(env, core_));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(makeError(Env(), code_, e.Message()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_, bytes_;
+  bool fromBuffer_;
+  std::string device_;
+  std::shared_ptr<ModelCore> core_;
+  Code code_ = Code::ModelLoad;
+};
+
+// Runs a method off the JavaScript thread. It holds the model core (a dispose() meanwhile
+// only drops the JS side's share), the JS object, and the inputs' ArrayBuffers.
+class CallWorker : public Napi::AsyncWorker {
+ public:
+  CallWorker(Napi::Env env, Napi::Object self, std::shared_ptr<ModelCore> core, std::string method,
+             std::vector<c10::IValue> args, KeepAlive keep)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), self_(Napi::Persistent(self)),
+        core_(std::move(core)), method_(std::move(method)), args_(std::move(args)), keep_(std::move(keep)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      adoptThreadSettings();
+      result_ = core_->run(method_, std::move(args_));
+    } catch (const Error& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      Error err = classify(e, Code::Runtime, method_ + "() failed");
+      code_ = err.code();
+      SetError(err.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(boundary(env, [&] { return fromIValue(env, result_); }));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+    result_ = c10::IValue();
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(makeError(Env(), code_, e.Message()).Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference self_;
+  std::shared_ptr<ModelCore> core_;
+  std::string method_;
+  std::vector<c10::IValue> args_;
+  KeepAlive keep_;
+  c10::IValue result_;
+  Code code_ = Code::Runtime;
+};
+
+}  // namespace
+
+Napi::Function ModelWrap::Init(Napi::Env env) {
+  return DefineClass(env, "NativeModel",
+                     {
+                         StaticMethod<&ModelWrap::LoadSync>("loadSync"),
+                         StaticMethod<&ModelWrap::Load>("load"),
+                         InstanceMethod<&ModelWrap::Methods>("methods"),
+                         InstanceMethod<&ModelWrap::Signature>("signature"),
+                         InstanceMethod<&ModelWrap::CallSync>("callSync"),
+                         InstanceMethod<&ModelWrap::Call>("call"),
+                         InstanceMethod<&ModelWrap::Parameters>("parameters"),
+                         InstanceMethod<&ModelWrap::Buffers>("buffers"),
+                         InstanceMethod<&ModelWrap::SetTraining>("setTraining"),
+                         InstanceMethod<&ModelWrap::Training>("training"),
+                         InstanceMethod<&ModelWrap::Save>("save"),
+                         InstanceMethod<&ModelWrap::Device>("device"),
+                         InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                         InstanceMethod<&ModelWrap::Disposed>("disposed"),
+                         InstanceMethod<&ModelWrap::CreateStep>("createStep"),
+                     });
+}
+
+Napi::Object ModelWrap::Create(Napi::Env env, std::shared_ptr<ModelCore> core) {
+  auto* holder = new std::shared_ptr<ModelCore>(std::move(core));
+  auto ext = Napi::External<std::shared_ptr<ModelCore>>::New(env, holder, [](Napi::Env, std::shared_ptr<ModelCore>* h) { delete h; });
+  return instance(env).model.New({ext});
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw makeError(info.Env(), Code::Argument, "NativeModel is created by Model.load() or Model.loadSync()");
+  }
+  core_ = *info[0].As<Napi::External<std::shared_ptr<ModelCore>>>().Data();
+  externalBytes_ = static_cast<int64_t>(core_->parameterBytes());
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), externalBytes_);
+}
+
+ModelWrap::~ModelWrap() {
+  if (core_ && externalBytes_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -externalBytes_);
+}
+
+void ModelWrap::release(Napi::Env env) {
+  if (!core_) return;
+  core_.reset();
+  signatures_.clear();
+  Napi::MemoryManagement::AdjustExternalMemory(env, -externalBytes_);
+  externalBytes_ = 0;
+}
+
+std::shared_ptr<ModelCore> ModelWrap::core(Napi::Env env) const {
+  if (!core_) throw Error(Code::Disposed, "The model has been disposed");
+  return core_;
+}
+
+const MethodSignature& ModelWrap::signatureOf(const std::string& method) {
+  auto it = signatures_.find(method);
+  if (it == signatures_.end()) it = signatures_.emplace(method, core_->signature(method)).first;
+  return it->second;
+}
+
+Napi::Value ModelWrap::LoadSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    std::string device = deviceArg(info, 1);
+    if (info.Length() > 0 && info[0].IsBuffer()) {
+      auto buf = info[0].As<Napi::Buffer<char>>();
+      return Create(env, ModelCore::loadBuffer(buf.Data(), buf.Length(), device));
+    }
+    return Create(env, ModelCore::loadFile(stringArg(info, 0, "the model path"), device));
+  });
+}
+
+Napi::Value ModelWrap::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    std::string device = deviceArg(info, 1);
+    LoadWorker* worker;
+    if (info.Length() > 0 && info[0].IsBuffer()) {
+      auto buf = info[0].As<Napi::Buffer<char>>();
+      worker = new LoadWorker(env, "", std::string(buf.Data(), buf.Length()), true, device);
+    } else {
+      worker = new LoadWorker(env, stringArg(info, 0, "the model path"), "", false, device);
+    }
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  });
+}
+
+Napi::Value ModelWrap::Methods(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    auto names = core(env)->methods();
+    Napi::Array a = Napi::Array::New(env, names.size());
+    for (size_t i = 0; i < names.size(); ++i) a.Set(static_cast<uint32_t>(i), names[i]);
+    return a;
+  });
+}
+
+Napi::Value ModelWrap::Signature(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    core(env);
+    const auto& sig = signatureOf(stringArg(info, 0, "the method name"));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", sig.name);
+    Napi::Array args = Napi::Array::New(env, sig.arguments.size());
+    for (size_t i = 0; i < sig.arguments.size(); ++i) {
+      Napi::Object a = Napi::Object::New(env);
+      a.Set("name", sig.arguments[i].name);
+      a.Set("type", sig.arguments[i].type);
+      a.Set("hasDefault", sig.arguments[i].hasDefault);
+      if (sig.arguments[i].hasDefault) {
+        try {
+          a.Set("default", fromIValue(env, sig.arguments[i].defaultValue));
+        } catch (const std::exception&) {
+          // A default that cannot be shown in JavaScript stays out; the call still uses it.
+        }
+      }
+      args.Set(static_cast<uint32_t>(i), a);
+    }
+    o.Set("arguments", args);
+    o.Set("returns", sig.returnType);
+    return o;
+  });
+}
+
+Napi::Value ModelWrap::CallSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    auto c = core(env);
+    std::string method = stringArg(info, 0, "the method name");
+    if (info.Length() < 2 || !info[1].IsArray()) throw Error(Code::Argument, "Expected an array of arguments");
+    KeepAlive keep;
+    auto args = argumentsFromJs(info[1].As<Napi::Array>(), signatureOf(method), keep);
+    c10::IValue result = c->run(method, std::move(args));
+    return fromIValue(env, result);
+  });
+}
+
+Napi::Value ModelWrap::Call(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    auto c = core(env);
+    std::string method = stringArg(info, 0, "the method name");
+    if (info.Length() < 2 || !info[1].IsArray()) throw Error(Code::Argument, "Expected an array of arguments");
+    KeepAlive keep;
+    keep.persistent = true;
+    auto args = argumentsFromJs(info[1].As<Napi::Array>(), signatureOf(method), keep);
+    auto* worker = new CallWorker(env, info.This().As<Napi::Object>(), c, method, std::move(args), std::move(keep));
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  });
+}
+
+namespace {
+Napi::Value namedTensors(Napi::Env env, const std::vector<std::pair<std::string, at::Tensor>>& items) {
+  Napi::Object o = Napi::Object::New(env);
+  // Copies: a parameter's memory belongs to the module.
+  for (const auto& [name, t] : items) o.Set(name, tensorToJs(env, t, false));
+  return o;
+}
+}  // namespace
+
+Napi::Value ModelWrap::Parameters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value { return namedTensors(env, core(env)->parameters()); });
+}
+
+Napi::Value ModelWrap::Buffers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value { return namedTensors(env, core(env)->buffers()); });
+}
+
+Napi::Value ModelWrap::SetTraining(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    core(env)->setTraining(info.Length() > 0 && info[0].ToBoolean().Value());
+    return env.Undefined();
+  });
+}
+
+Napi::Value ModelWrap::Training(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value { return Napi::Boolean::New(env, core(env)->training()); });
+}
+
+Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    core(env)->save(stringArg(info, 0, "the path"));
+    return env.Undefined();
+  });
+}
+
+Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value { return Napi::String::New(env, core(env)->device().str()); });
+}
+
+Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  release(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !core_); }
+
+Napi::Value ModelWrap::CreateStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    auto c = core(env);
+    std::string method = stringArg(info, 0, "the method name");
+    if (info.Length() < 2 || !info[1].IsArray()) throw Error(Code::Argument, "Expected an array of input specs");
+    Napi::Array specs = info[1].As<Napi::Array>();
+    std::vector<TensorSpec> inputs;
+    for (uint32_t i = 0; i < specs.Length(); ++i) {
+      Napi::Object s = specs.Get(i).As<Napi::Object>();
+      TensorSpec spec;
+      Napi::Array shape = s.Get("shape").As<Napi::Array>();
+      for (uint32_t d = 0; d < shape.Length(); ++d) spec.shape.push_back(shape.Get(d).As<Napi::Number>().Int64Value());
+      spec.dtype = parseDtype(s.Get("dtype").As<Napi::String>().Utf8Value());
+      inputs.push_back(std::move(spec));
+    }
+    StepOptions options;
+    if (info.Length() > 2 && info[2].IsObject()) {
+      Napi::Value plan = info[2].As<Napi::Object>().Get("plan");
+      if (plan.IsBoolean()) options.usePlan = plan.As<Napi::Boolean>().Value();
+    }
+    return StepWrap::Create(env, std::make_shared<StepRunner>(c, method, std::move(inputs), options));
+  });
+}
+
+}  // namespace torchloop::napi

@@ -1,0 +1,101 @@
+// core_check: the native core without Node. Loads a TorchScript model, runs it through the
+// interpreter, the StepRunner's plan and (where libtorch has CUDA) on the GPU, checks that
+// they agree, and prints per-step latency percentiles (the C++ floor).
+//
+//   core_check model.pt 1x48 [2x3 ...] [--device cuda[:N]] [--iters 20000] [--no-plan]
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/model.h"
+#include "core/runtime.h"
+#include "core/step.h"
+
+using namespace torchloop;
+
+static std::vector<int64_t> parseShape(const std::string& s) {
+  std::vector<int64_t> shape;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t x = s.find('x', start);
+    shape.push_back(std::stoll(s.substr(start, x == std::string::npos ? std::string::npos : x - start)));
+    if (x == std::string::npos) break;
+    start = x + 1;
+  }
+  return shape;
+}
+
+static void report(const char* label, std::vector<int64_t>& ns) {
+  std::sort(ns.begin(), ns.end());
+  auto pct = [&](double p) { return ns[std::min(ns.size() - 1, static_cast<size_t>(p * ns.size()))] / 1000.0; };
+  std::printf("%-28s p50 %8.2f us  p99 %8.2f us  max %8.2f us\n", label, pct(0.5), pct(0.99), ns.back() / 1000.0);
+}
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: core_check model.pt SHAPE [SHAPE...] [--device cuda] [--iters N] [--no-plan]\n");
+    return 2;
+  }
+  std::string path = argv[1], device = "cpu";
+  int64_t iters = 20000;
+  bool usePlan = true;
+  std::vector<TensorSpec> specs;
+  for (int i = 2; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+    else if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) iters = std::stoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--no-plan")) usePlan = false;
+    else specs.push_back({parseShape(argv[i]), at::kFloat});
+  }
+  applyRealtimeDefaults();
+  auto info = runtimeInfo();
+  std::printf("libtorch %s, CUDA %s (%d device(s)), threads %d, blas %s\n", info.libtorch.c_str(),
+              info.cudaAvailable ? "available" : "absent", info.cudaDeviceCount, info.numThreads, info.blas.c_str());
+  int failures = 0;
+  try {
+    auto cpu = ModelCore::loadFile(path, "cpu");
+    torch::manual_seed(0);
+    std::vector<c10::IValue> args;
+    std::vector<at::Tensor> xs;
+    for (auto& s : specs) xs.push_back(torch::randn(s.shape));
+    for (auto& x : xs) args.emplace_back(x);
+    c10::IValue ref = cpu->run("forward", args);
+    at::Tensor refT = ref.isTensor() ? ref.toTensor() : ref.toTupleRef().elements()[0].toTensor();
+
+    StepRunner runner(cpu, "forward", specs, StepOptions{usePlan});
+    for (size_t i = 0; i < xs.size(); ++i) runner.inputs()[i].copy_(xs[i]);
+    runner.prepare();
+    runner.step();
+    bool same = at::allclose(runner.outputs()[0], refT, 1e-4, 1e-5);
+    std::printf("cpu step (%s) matches forward: %s\n", runner.planStatus().c_str(), same ? "yes" : "NO");
+    failures += !same;
+    std::vector<int64_t> ns(iters);
+    runner.loop(iters, ns.data());
+    report(("cpu step, " + runner.planStatus()).c_str(), ns);
+
+    if (device != "cpu") {
+      auto gpu = ModelCore::loadFile(path, device);
+      c10::IValue out = gpu->run("forward", args);  // inputs move to the device inside run()
+      at::Tensor outT = (out.isTensor() ? out.toTensor() : out.toTupleRef().elements()[0].toTensor()).cpu();
+      bool ok = at::allclose(outT, refT, 1e-3, 1e-4);
+      std::printf("%s forward matches cpu: %s\n", device.c_str(), ok ? "yes" : "NO");
+      failures += !ok;
+      StepRunner gr(gpu, "forward", specs, StepOptions{usePlan});
+      for (size_t i = 0; i < xs.size(); ++i) gr.inputs()[i].copy_(xs[i]);
+      gr.prepare();
+      gr.step();
+      bool gok = at::allclose(gr.outputs()[0], refT, 1e-3, 1e-4);
+      std::printf("%s step (%s) matches cpu: %s\n", device.c_str(), gr.planStatus().c_str(), gok ? "yes" : "NO");
+      failures += !gok;
+      gr.loop(iters, ns.data());
+      report((device + " step incl. H2D/D2H").c_str(), ns);
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s: %s\n", codeName(e.code()), e.what());
+    return 1;
+  }
+  std::printf("%d passed, %d failed\n", failures ? 0 : 1, failures ? 1 : 0);
+  return failures ? 1 : 0;
+}

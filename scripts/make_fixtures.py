@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""Test and benchmark fixtures, made by real PyTorch (/usr/bin/python3 with python3-torch).
+
+Every model is saved with torch.jit.save, and the outputs PyTorch computed for fixed
+inputs are saved beside it in expected.json, so torchloop is checked against PyTorch,
+never against itself.
+
+    /usr/bin/python3 scripts/make_fixtures.py OUT_DIR [--bench]
+"""
+import io
+import json
+import os
+import random
+import sys
+import zipfile
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures"
+BENCH = "--bench" in sys.argv
+os.makedirs(OUT, exist_ok=True)
+torch.manual_seed(0)
+expected = {}
+
+
+def path(name):
+    return os.path.join(OUT, name)
+
+
+def tolist(t):
+    return {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""), "data": t.flatten().tolist()}
+
+
+# --- dg_pytorch's PD controller (seed 002) -------------------------------------------
+class PDController(torch.nn.Module):
+    def forward(self, kp, kd, position, velocity, des_position, des_velocity):
+        return kp * (des_position - position) + kd * (des_velocity - velocity)
+
+
+pd = torch.jit.script(PDController())
+pd.save(path("script_pd_controller.pt"))
+pd_in = [torch.tensor([5.0]), torch.tensor([0.1])] + [torch.randn(12) for _ in range(4)]
+expected["pd"] = {"inputs": [tolist(t) for t in pd_in], "output": tolist(pd(*pd_in))}
+
+
+# --- MLPs ---------------------------------------------------------------------------
+def mlp(sizes, act):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.Tanh() if act == "tanh" else torch.nn.ReLU())
+    return torch.nn.Sequential(*layers).eval()
+
+
+m2 = torch.jit.script(mlp([48, 256, 256, 12], "tanh"))
+m2.save(path("mlp_m2.pt"))
+x2 = torch.randn(1, 48)
+expected["m2"] = {"inputs": [tolist(x2)], "output": tolist(m2(x2))}
+x2b = torch.randn(5, 48)
+expected["m2_batch5"] = {"inputs": [tolist(x2b)], "output": tolist(m2(x2b))}
+
+
+# --- every value kind ---------------------------------------------------------------
+class Kinds(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.arange(6, dtype=torch.float32).reshape(2, 3))
+        self.register_buffer("count", torch.zeros(1, dtype=torch.int64))
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return x + h, x * h
+
+    @torch.jit.export
+    def reset(self) -> None:
+        self.count.zero_()
+
+    @torch.jit.export
+    def tick(self) -> int:
+        self.count += 1
+        return int(self.count.item())
+
+    @torch.jit.export
+    def scaled(self, x: torch.Tensor, a: float, n: int) -> torch.Tensor:
+        return x * a + n
+
+    @torch.jit.export
+    def identity(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @torch.jit.export
+    def first(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    @torch.jit.export
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w.t()
+
+    @torch.jit.export
+    def lists(self, xs: List[torch.Tensor], ks: List[int], fs: List[float]) -> Tuple[torch.Tensor, int, float]:
+        total = torch.zeros_like(xs[0])
+        for x in xs:
+            total = total + x
+        return total, sum(ks), sum(fs)
+
+    @torch.jit.export
+    def dicts(self, d: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        out: Dict[str, torch.Tensor] = {}
+        for k, v in d.items():
+            out[k + "_twice"] = v * 2
+        return out
+
+    @torch.jit.export
+    def options(self, x: Optional[torch.Tensor], flag: bool = True, name: str = "hi", k: int = 3) -> Tuple[bool, str, int, Optional[torch.Tensor]]:
+        return flag, name + "!", k, x
+
+    @torch.jit.export
+    def nested(self, pairs: List[Tuple[str, List[float]]]) -> Dict[str, float]:
+        out: Dict[str, float] = {}
+        for name, values in pairs:
+            out[name] = sum(values)
+        return out
+
+    @torch.jit.export
+    def nothing(self) -> Optional[int]:
+        return None
+
+
+kinds = torch.jit.script(Kinds())
+kinds.save(path("kinds.pt"))
+kx = torch.arange(4, dtype=torch.float32)
+expected["kinds"] = {
+    "forward": [tolist(t) for t in kinds(kx, kx + 1)],
+    "scaled": tolist(kinds.scaled(kx, 2.5, 3)),
+    "project": tolist(kinds.project(torch.ones(2, 3))),
+    "params": {n: tolist(p) for n, p in kinds.named_parameters()},
+}
+
+
+# --- a slow forward (async test) and a shape error deep inside ------------------------
+class Slow(torch.nn.Module):
+    def forward(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        y = x
+        for _ in range(n):
+            y = torch.tanh(y @ x)
+        return y
+
+
+torch.jit.script(Slow()).save(path("slow.pt"))
+
+
+class Deep(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(4, 8)
+        self.b = torch.nn.Linear(7, 2)  # wrong on purpose: 8 features reach a 7-wide layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.relu(self.a(x)))
+
+
+torch.jit.script(Deep()).save(path("deep_shape_error.pt"))
+
+# --- bad files ----------------------------------------------------------------------
+torch.save(mlp([4, 4], "tanh").state_dict(), path("state_dict.pt"))
+with open(path("mlp_m2.pt"), "rb") as f:
+    good = f.read()
+with open(path("truncated.pt"), "wb") as f:
+    f.write(good[: len(good) // 2])
+with open(path("empty.pt"), "wb") as f:
+    pass
+rng = random.Random(7)
+with open(path("random.pt"), "wb") as f:
+    f.write(bytes(rng.randrange(256) for _ in range(4096)))
+# A module whose code calls an operator this libtorch does not know, as a module saved by a
+# newer PyTorch does (for instance aten::_native_multi_head_attention variants in 2.x).
+with zipfile.ZipFile(path("kinds.pt")) as src, zipfile.ZipFile(path("newer_pytorch.pt"), "w", zipfile.ZIP_STORED) as dst:
+    for item in src.infolist():
+        data = src.read(item.filename)
+        if item.filename.endswith("code/__torch__.py"):
+            data = data.replace(b"torch.add(x, h)", b"torch.future_op_from_pytorch_2(x, h)")
+        dst.writestr(item, data)
+
+with open(path("expected.json"), "w") as f:
+    json.dump(expected, f)
+
+# --- benchmark models ----------------------------------------------------------------
+if BENCH:
+    m3 = torch.jit.script(mlp([512, 1024, 1024, 512], "relu"))
+    m3.save(path("mlp_m3.pt"))
+    for name, module, inputs in [
+        ("m1", PDController(), tuple(torch.randn(12) for _ in range(6))),
+        ("m2", mlp([48, 256, 256, 12], "tanh"), (torch.randn(1, 48),)),
+        ("m3", mlp([512, 1024, 1024, 512], "relu"), (torch.randn(64, 512),)),
+    ]:
+        if name == "m2":
+            module.load_state_dict(torch.jit.load(path("mlp_m2.pt")).state_dict())
+        if name == "m3":
+            module.load_state_dict(m3.state_dict())
+        names = [f"in{i}" for i in range(len(inputs))]
+        torch.onnx.export(module, inputs, path(f"{name}.onnx"), input_names=names, output_names=["out"], opset_version=13)
+print(f"fixtures written to {OUT}")
