@@ -1,6 +1,7 @@
 #include "convert.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "core/errors.h"
 #include "instance.h"
@@ -254,15 +255,16 @@ std::vector<c10::IValue> argumentsFromJs(const Napi::Array& args, const MethodSi
   return out;
 }
 
-Napi::Value exportOwnedTensor(Napi::Env env, const at::Tensor& t) {
-  auto* holder = new at::Tensor(t);
-  const size_t bytes = holder->nbytes();
-  Napi::ArrayBuffer buffer =
-      bytes == 0 ? Napi::ArrayBuffer::New(env, 0)
-                 : Napi::ArrayBuffer::New(env, holder->data_ptr(), bytes, [](Napi::Env, void*, at::Tensor* h) { delete h; }, holder);
-  if (bytes == 0) delete holder;
+namespace {
+
+// Below this size an output is copied into a V8-owned ArrayBuffer. Node runs the finalizer
+// of an external ArrayBuffer only when the event loop next turns, so a synchronous loop of
+// forwardSync() calls would hold every output's libtorch memory until it yields; V8-owned
+// memory is accounted and freed by the GC itself. The copy is small next to the compute.
+constexpr size_t kZeroCopyMinBytes = 256 * 1024;
+
+Napi::Value wrapBuffer(Napi::Env env, Napi::ArrayBuffer buffer, const at::Tensor& t) {
   const DtypeInfo* info = byType(t.scalar_type());
-  if (!info) throw Error(Code::Dtype, std::string("tensors of dtype ") + c10::toString(t.scalar_type()) + " cannot cross to JavaScript");
   Napi::TypedArray arr;
   size_t n = static_cast<size_t>(t.numel());
   switch (info->array) {
@@ -280,6 +282,42 @@ Napi::Value exportOwnedTensor(Napi::Env env, const at::Tensor& t) {
   return instance(env).tensor.New({arr, shape, Napi::String::New(env, info->name)});
 }
 
+void checkCrossable(const at::Tensor& t) {
+  if (!byType(t.scalar_type())) {
+    throw Error(Code::Dtype, std::string("tensors of dtype ") + c10::toString(t.scalar_type()) + " cannot cross to JavaScript");
+  }
+}
+
+struct ExternalHolder {
+  at::Tensor tensor;
+  int64_t accounted;
+};
+
+}  // namespace
+
+Napi::Value exportOwnedTensor(Napi::Env env, const at::Tensor& t) {
+  checkCrossable(t);
+  const size_t bytes = t.nbytes();
+  if (bytes == 0) return wrapBuffer(env, Napi::ArrayBuffer::New(env, 0), t);
+  auto* holder = new ExternalHolder{t, static_cast<int64_t>(bytes)};
+  Napi::MemoryManagement::AdjustExternalMemory(env, holder->accounted);
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, holder->tensor.data_ptr(), bytes,
+      [](Napi::Env env, void*, ExternalHolder* h) {
+        Napi::MemoryManagement::AdjustExternalMemory(env, -h->accounted);
+        delete h;
+      },
+      holder);
+  return wrapBuffer(env, buffer, t);
+}
+
+Napi::Value copyTensorToJs(Napi::Env env, const at::Tensor& t) {
+  checkCrossable(t);
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, t.nbytes());
+  if (t.nbytes()) std::memcpy(buffer.Data(), t.data_ptr(), t.nbytes());
+  return wrapBuffer(env, buffer, t);
+}
+
 Napi::Value tensorToJs(Napi::Env env, const at::Tensor& src, bool allowZeroCopy) {
   at::Tensor t = src;
   if (!t.device().is_cpu()) t = t.to(at::kCPU);
@@ -288,9 +326,9 @@ Napi::Value tensorToJs(Napi::Env env, const at::Tensor& src, bool allowZeroCopy)
   bool exclusive = allowZeroCopy && src.device().is_cpu() && src.use_count() <= 2 && t.is_contiguous() &&
                    t.storage_offset() == 0 && t.storage().use_count() == 1 && t.storage().allocator() != nullptr &&
                    t.storage().nbytes() == t.nbytes();
-  if (!exclusive) t = t.detach().clone(at::MemoryFormat::Contiguous);
-  else if (t.requires_grad()) t = t.detach();
-  return exportOwnedTensor(env, t);
+  if (!t.is_contiguous()) t = t.contiguous();
+  if (!exclusive || t.nbytes() < kZeroCopyMinBytes) return copyTensorToJs(env, t);
+  return exportOwnedTensor(env, t.requires_grad() ? t.detach() : t);
 }
 
 Napi::Value fromIValue(Napi::Env env, const c10::IValue& v) {

@@ -28,12 +28,15 @@ c10::IValue toIValue(const Napi::Value& v, const c10::TypePtr& type, const std::
 // Converts call arguments per the signature, filling defaults for arguments left out.
 std::vector<c10::IValue> argumentsFromJs(const Napi::Array& args, const MethodSignature& sig, KeepAlive& keep);
 
-// Converts a result. Tensors that own their memory alone come back zero-copy, the
-// ArrayBuffer owning the libtorch tensor; aliases of inputs or parameters are copied.
+// Converts a result. Large tensors (>= 256 KiB) that own their memory alone come back
+// zero-copy, the ArrayBuffer owning the libtorch tensor; small ones and aliases of inputs or
+// parameters are copied into V8-owned memory (see kZeroCopyMinBytes in convert.cc).
 Napi::Value fromIValue(Napi::Env env, const c10::IValue& v);
 Napi::Value tensorToJs(Napi::Env env, const at::Tensor& t, bool allowZeroCopy);
-// A tensor that stays owned by native code (realtime buffers), exported once as a view.
+// Exports a tensor zero-copy: the ArrayBuffer holds the tensor (and reports its size to V8).
+// Used for realtime buffers, exported once, and for large outputs.
 Napi::Value exportOwnedTensor(Napi::Env env, const at::Tensor& t);
+Napi::Value copyTensorToJs(Napi::Env env, const at::Tensor& t);
 
 std::string describeJs(const Napi::Value& v);
 
