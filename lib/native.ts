@@ -52,8 +52,8 @@ export interface NativeStep {
   inputs(): Tensor[];
   /** Views of the output tensors each step writes. */
   outputs(): Tensor[];
-  /** Float64Array [lastRunMs, steps, 0, 0], written by step(). */
-  stats(): Float64Array;
+  /** A float64 tensor [lastRunMs, steps, 0, 0] that step() writes in place. */
+  stats(): Tensor;
   /** Runs one step: no arguments, no result, no allocation. */
   step(): void;
   /** Re-runs the interpreter on the current inputs and rebuilds the plan; true if the output views changed. */
@@ -83,6 +83,8 @@ interface NativeAddon {
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(n: number): void;
   manualSeed(seed: number): void;
+  /** Writes the monotonic clock in ms into buf[index]; allocates nothing. */
+  stamp(buf: Float64Array, index: number): void;
 }
 
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

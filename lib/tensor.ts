@@ -68,7 +68,7 @@ export class Tensor {
     } else if (ArrayBuffer.isView(data)) {
       array = data as TypedArray;
     } else {
-      return expected('ERR_ARGUMENT', 'a TypedArray or an array of numbers', 'tensor data', data);
+      expected('ERR_ARGUMENT', 'a TypedArray or an array of numbers', 'tensor data', data);
     }
     const dt = dtype ?? dtypeOfArray(array);
     const Ctor = arrayTypeFor(dt);

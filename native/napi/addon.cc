@@ -2,6 +2,8 @@
 // state lives in InstanceData (no process-global V8 handles).
 #include <napi.h>
 
+#include <chrono>
+
 #include "convert.h"
 #include "core/runtime.h"
 #include "errors.h"
@@ -43,6 +45,23 @@ Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// stamp(buf, i): writes the monotonic clock (ms) into a Float64Array slot. Unlike
+// performance.now(), it creates no JS value, so a timed realtime loop stays allocation-free.
+Napi::Value StampJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) {
+    throw makeError(env, Code::Argument, "Expected (Float64Array, index) for stamp");
+  }
+  Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
+  uint32_t i = info[1].As<Napi::Number>().Uint32Value();
+  if (arr.TypedArrayType() != napi_float64_array || i >= arr.ElementLength()) {
+    throw makeError(env, Code::Argument, "Expected a Float64Array and an index inside it for stamp");
+  }
+  auto now = std::chrono::steady_clock::now().time_since_epoch();
+  arr.As<Napi::Float64Array>()[i] = std::chrono::duration<double, std::milli>(now).count();
+  return env.Undefined();
+}
+
 Napi::Value ManualSeedJs(const Napi::CallbackInfo& info) {
   torch::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
   return info.Env().Undefined();
@@ -62,6 +81,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfoJs));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreadsJs));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeedJs));
+  exports.Set("stamp", Napi::Function::New(env, StampJs));
   return exports;
 }
 

@@ -1,0 +1,247 @@
+import { TorchError, describe } from '../errors.ts';
+import type { Entity } from './entity.ts';
+
+/** What a numeric signal holds: a fixed-size typed buffer. */
+export type SignalArray = Float32Array | Float64Array;
+export type SignalDtype = 'float32' | 'float64';
+/** What may be written to an input signal; it is copied into the signal's buffer. */
+export type SignalInput = SignalArray | readonly number[] | number;
+
+export interface SignalSpec {
+  /** Fixed shape; when left out, the first value written fixes it as [length]. */
+  shape?: readonly number[];
+  /** Element type of the buffer (float32 by default). */
+  dtype?: SignalDtype;
+}
+
+const NEVER = Number.NEGATIVE_INFINITY;
+
+/** A named, time-stamped signal of an entity (dynamic-graph style). */
+export abstract class Signal {
+  readonly entity: Entity;
+  readonly name: string;
+  /** The time tick this signal was last computed for. */
+  time = NEVER;
+
+  constructor(entity: Entity, name: string) {
+    this.entity = entity;
+    this.name = name;
+  }
+
+  /** `entity.signal` as dynamic-graph writes it. */
+  get path(): string {
+    return `${this.entity.name}.${this.name}`;
+  }
+
+  /** Brings the signal up to date for time t; does nothing if it already is. */
+  abstract recompute(t: number): void;
+  abstract get value(): unknown;
+}
+
+function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * An input: a value written by the user, or plugged to another entity's output. Writing
+ * copies into a fixed buffer (memory a model reads directly, once bound), so a step
+ * allocates nothing.
+ */
+export class InputSignal extends Signal {
+  #buffer: SignalArray | null = null;
+  #shape: readonly number[] | null;
+  readonly dtype: SignalDtype;
+  #source: OutputSignal | null = null;
+
+  constructor(entity: Entity, name: string, spec: SignalSpec = {}) {
+    super(entity, name);
+    this.dtype = spec.dtype ?? 'float32';
+    if (this.dtype !== 'float32' && this.dtype !== 'float64') {
+      throw new TorchError('ERR_DTYPE', `Expected 'float32' or 'float64' for the dtype of signal '${this.path}' but received ${describe(spec.dtype)}`);
+    }
+    this.#shape = spec.shape ? Object.freeze([...spec.shape]) : null;
+    if (this.#shape) this.#buffer = this.dtype === 'float32' ? new Float32Array(sizeOf(this.#shape)) : new Float64Array(sizeOf(this.#shape));
+  }
+
+  /** The fixed shape, or null until the first value or a declaration fixes it. */
+  get shape(): readonly number[] | null {
+    return this.#shape;
+  }
+
+  /** Whether the signal has a value or a source. */
+  get ready(): boolean {
+    return this.#source !== null || this.#written;
+  }
+  #written = false;
+
+  get source(): OutputSignal | null {
+    return this.#source;
+  }
+
+  /** The current buffer (a view that a bound model reads). */
+  get value(): SignalArray {
+    if (!this.#buffer) throw new TorchError('ERR_ARGUMENT', `Signal '${this.path}' has no value yet: set it or plug it`);
+    return this.#buffer;
+  }
+
+  /** Copies a value in. The first write fixes the shape when none was declared. */
+  set value(v: SignalInput) {
+    if (this.#source) throw new TorchError('ERR_ARGUMENT', `Signal '${this.path}' is plugged to '${this.#source.path}'; unplug it before setting a value`);
+    const length = typeof v === 'number' ? 1 : (v as ArrayLike<number>)?.length;
+    if (typeof length !== 'number' || (typeof v !== 'number' && !Array.isArray(v) && !(v instanceof Float32Array) && !(v instanceof Float64Array))) {
+      throw new TorchError('ERR_ARGUMENT', `Expected a number[], Float32Array or Float64Array for signal '${this.path}' but received ${describe(v)}`);
+    }
+    if (!this.#buffer) {
+      this.#shape = Object.freeze([length]);
+      this.#buffer = this.dtype === 'float32' ? new Float32Array(length) : new Float64Array(length);
+    }
+    const buf = this.#buffer;
+    if (length !== buf.length) {
+      throw new TorchError('ERR_SHAPE', `Expected ${buf.length} values for signal '${this.path}' (shape [${this.#shape!.join(', ')}]) but received ${describe(v)}`);
+    }
+    if (typeof v === 'number') buf[0] = v;
+    else buf.set(v as ArrayLike<number>);
+    this.#written = true;
+  }
+
+  /** @internal Moves the signal onto a buffer owned elsewhere (a model's input tensor), keeping its contents. */
+  rebind(buffer: SignalArray): void {
+    if (this.#buffer) {
+      if (buffer.length !== this.#buffer.length) throw new TorchError('ERR_SHAPE', `Cannot rebind '${this.path}' to a buffer of another size`);
+      buffer.set(this.#buffer);
+    }
+    this.#buffer = buffer;
+    if (!this.#shape) this.#shape = Object.freeze([buffer.length]);
+  }
+
+  /** @internal Fixes the shape before any value is written (a model's input spec). */
+  declareShape(shape: readonly number[]): void {
+    if (this.#shape && sizeOf(this.#shape) !== sizeOf(shape)) {
+      throw new TorchError('ERR_SHAPE', `Signal '${this.path}' has shape [${this.#shape.join(', ')}], not [${shape.join(', ')}]`);
+    }
+    this.#shape = Object.freeze([...shape]);
+  }
+
+  /** @internal Used by plug(). */
+  setSource(src: OutputSignal | null): void {
+    if (src && this.#shape && src.length !== undefined && src.length !== sizeOf(this.#shape)) {
+      throw new TorchError('ERR_SHAPE', `Cannot plug '${src.path}' (${src.length} values) into '${this.path}' (shape [${this.#shape.join(', ')}])`);
+    }
+    if (!src && this.#source && this.#buffer) this.#written = true; // keeps its last value
+    this.#source = src;
+  }
+
+  /** @internal Takes the source's current value without recomputing it (warmup). */
+  copyFromSource(): void {
+    const src = this.#source;
+    if (src && src.length !== undefined && this.#buffer && src.length === this.#buffer.length) this.#buffer.set(src.value);
+  }
+
+  recompute(t: number): void {
+    if (this.time === t) return;
+    const src = this.#source;
+    if (src !== null) {
+      src.recompute(t);
+      const v = src.value;
+      if (!this.#buffer) this.rebind(this.dtype === 'float32' ? new Float32Array(v.length) : new Float64Array(v.length));
+      if (v.length !== this.#buffer!.length) {
+        throw new TorchError('ERR_SHAPE', `Signal '${src.path}' gives ${v.length} values but '${this.path}' holds ${this.#buffer!.length}`);
+      }
+      this.#buffer!.set(v);
+    } else if (!this.#written) {
+      throw new TorchError('ERR_ARGUMENT', `Input signal '${this.path}' has no value and is not plugged`);
+    }
+    this.time = t;
+  }
+}
+
+/** How an output computes: fill `out` for time t (its inputs are already up to date). */
+export type ComputeFn = (out: SignalArray, t: number) => void;
+
+/**
+ * An output: recomputed at most once per time tick, after pulling its dependencies.
+ */
+export class OutputSignal extends Signal {
+  #deps: Signal[];
+  #compute: ComputeFn | null;
+  #buffer: SignalArray | null;
+
+  constructor(entity: Entity, name: string, deps: Signal[], compute: ComputeFn | null, buffer: SignalArray | null) {
+    super(entity, name);
+    this.#deps = deps;
+    this.#compute = compute;
+    this.#buffer = buffer;
+  }
+
+  get length(): number | undefined {
+    return this.#buffer?.length;
+  }
+
+  /** The latest value, a view that the next recompute overwrites in place. */
+  get value(): SignalArray {
+    if (!this.#buffer) throw new TorchError('ERR_ARGUMENT', `Signal '${this.path}' has not been computed yet: call recompute(t) first`);
+    return this.#buffer;
+  }
+
+  /** @internal A model-backed output points at the model's output tensor. */
+  rebind(buffer: SignalArray): void {
+    this.#buffer = buffer;
+  }
+
+  get dependencies(): readonly Signal[] {
+    return this.#deps;
+  }
+
+  recompute(t: number): void {
+    if (this.time === t) return;
+    const deps = this.#deps;
+    for (let i = 0; i < deps.length; i++) deps[i].recompute(t);
+    if (this.#compute !== null) this.#compute(this.#buffer!, t);
+    this.time = t;
+  }
+}
+
+/** A number-valued output, such as `last_run_duration_ms`. */
+export class ScalarSignal extends Signal {
+  #read: () => number;
+  #deps: Signal[];
+
+  constructor(entity: Entity, name: string, read: () => number, deps: Signal[] = []) {
+    super(entity, name);
+    this.#read = read;
+    this.#deps = deps;
+  }
+
+  get value(): number {
+    return this.#read();
+  }
+
+  recompute(t: number): void {
+    if (this.time === t) return;
+    for (let i = 0; i < this.#deps.length; i++) this.#deps[i].recompute(t);
+    this.time = t;
+  }
+}
+
+/**
+ * Connects an output to an input: the input takes the output's value, recomputed for the
+ * same time tick when the input is pulled.
+ *
+ * @example plug(controller.signal('sout_torque'), plant.signal('sin_torque'));
+ */
+export function plug(output: Signal, input: Signal): void {
+  if (!(output instanceof OutputSignal)) {
+    throw new TorchError('ERR_ARGUMENT', `Expected an output signal for plug()'s first argument but received '${output?.path ?? describe(output)}'`);
+  }
+  if (!(input instanceof InputSignal)) {
+    throw new TorchError('ERR_ARGUMENT', `Expected an input signal for plug()'s second argument but received '${input?.path ?? describe(input)}'`);
+  }
+  input.setSource(output);
+}
+
+/** Disconnects an input from its source; it keeps its last value. */
+export function unplug(input: InputSignal): void {
+  input.setSource(null);
+}
