@@ -194,13 +194,30 @@ export class OutputSignal extends Signal {
     return this.#deps;
   }
 
+  #busy = false;
+
   recompute(t: number): void {
     if (this.time === t) return;
-    const deps = this.#deps;
-    for (let i = 0; i < deps.length; i++) deps[i].recompute(t);
-    if (this.#compute !== null) this.#compute(this.#buffer!, t);
-    this.time = t;
+    if (this.#busy) throw cycleError(this, t);
+    this.#busy = true;
+    try {
+      const deps = this.#deps;
+      for (let i = 0; i < deps.length; i++) deps[i].recompute(t);
+      if (this.#compute !== null) this.#compute(this.#buffer!, t);
+      this.time = t;
+    } finally {
+      this.#busy = false;
+    }
   }
+}
+
+/** A signal that depends on itself within one tick: dynamic-graph breaks such loops with state. */
+export function cycleError(signal: Signal, t: number): TorchError {
+  return new TorchError(
+    'ERR_RUNTIME',
+    `Signal cycle: '${signal.path}' depends on itself at time ${t}. Break the loop with state: an output that ` +
+      'returns the current state without dependencies, advanced by an explicit step (as a robot device does).',
+  );
 }
 
 /** A number-valued output, such as `last_run_duration_ms`. */

@@ -5,7 +5,7 @@ import type { Tensor } from '../tensor.ts';
 import { Entity, type OutputSpec } from './entity.ts';
 import { LatencyStats, type LatencySummary } from './latency.ts';
 import type { Pool } from './pool.ts';
-import { InputSignal, OutputSignal, ScalarSignal, Signal, type SignalArray, type SignalSpec } from './signal.ts';
+import { InputSignal, OutputSignal, ScalarSignal, Signal, cycleError, type SignalArray, type SignalSpec } from './signal.ts';
 
 export interface TorchEntityOptions {
   pool?: Pool;
@@ -52,12 +52,20 @@ class ModelRun extends Signal {
   get value(): undefined {
     return undefined;
   }
+  #busy = false;
+
   recompute(t: number): void {
     if (this.time === t) return;
-    const inputs = this.owner.inputs;
-    for (let i = 0; i < inputs.length; i++) inputs[i].recompute(t);
-    this.owner.step();
-    this.time = t;
+    if (this.#busy) throw cycleError(this, t);
+    this.#busy = true;
+    try {
+      const inputs = this.owner.inputs;
+      for (let i = 0; i < inputs.length; i++) inputs[i].recompute(t);
+      this.owner.step();
+      this.time = t;
+    } finally {
+      this.#busy = false;
+    }
   }
 }
 
