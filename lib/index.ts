@@ -14,3 +14,4 @@ export { Pool, pool } from './realtime/pool.ts';
 export { Tracer } from './realtime/tracer.ts';
 export { LatencyStats, type LatencySummary } from './realtime/latency.ts';
 export { Stopwatch } from './realtime/clock.ts';
+export type { NativeStep as NativeStepHandle } from './native.ts';

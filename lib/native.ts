@@ -52,10 +52,16 @@ export interface NativeStep {
   inputs(): Tensor[];
   /** Views of the output tensors each step writes. */
   outputs(): Tensor[];
-  /** A float64 tensor [lastRunMs, steps, 0, 0] that step() writes in place. */
+  /** A float64 tensor [lastRunMs, steps, runs recorded, max ms, sum ms, 0, 0, 0] that step() writes in place. */
   stats(): Tensor;
+  /** An int32 tensor: the run-time histogram (lib/realtime/latency.ts's buckets) that step() fills. */
+  histogram(): Tensor;
   /** Runs one step: no arguments, no result, no allocation. */
   step(): void;
+  /** The same step as a plain function bound to this step (the cheapest call: no unwrap). */
+  stepFunction(): () => void;
+  /** Each step writes its entry time (ms) into the next slot of buf, cyclically; null stops. */
+  trace(buf: Float64Array | null): void;
   /** Re-runs the interpreter on the current inputs and rebuilds the plan; true if the output views changed. */
   prepare(): boolean;
   /** The C++ floor: runs durationsUs.length steps in C++, writing each duration in microseconds. */

@@ -19,6 +19,7 @@ import torch
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures"
 BENCH = "--bench" in sys.argv
+DEMO = "--demo" in sys.argv
 os.makedirs(OUT, exist_ok=True)
 torch.manual_seed(0)
 expected = {}
@@ -36,6 +37,41 @@ def tolist(t):
 class PDController(torch.nn.Module):
     def forward(self, kp, kd, position, velocity, des_position, des_velocity):
         return kp * (des_position - position) + kd * (des_velocity - velocity)
+
+
+class MLPPolicy(torch.nn.Module):
+    """An MLP 48-256-256-12 (tanh) that maps the 12-joint state and target to torques."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(48, 256), torch.nn.Tanh(), torch.nn.Linear(256, 256), torch.nn.Tanh(), torch.nn.Linear(256, 12)
+        )
+        self.scale = scale
+
+    def forward(self, position, velocity, des_position, des_velocity):
+        x = torch.cat([position, velocity, des_position, des_velocity], dim=-1)
+        return self.net(x) * self.scale
+
+
+if DEMO:
+    # The demo's controllers: the PD of dg_pytorch, and an MLP policy trained here by PyTorch
+    # to imitate it (kp=50, kd=10) over the range the demo's arm visits.
+    torch.jit.script(PDController()).save(path("script_pd_controller.pt"))
+    policy = MLPPolicy(100.0)
+    opt = torch.optim.Adam(policy.parameters(), lr=2e-3)
+    for i in range(2500):
+        p, dp = torch.rand(512, 12) * 2.4 - 1.2, torch.rand(512, 12) * 2.4 - 1.2
+        v, dv = torch.rand(512, 12) * 6 - 3, torch.rand(512, 12) * 6 - 3
+        target = 50 * (dp - p) + 10 * (dv - v)
+        loss = torch.nn.functional.mse_loss(policy(p, v, dp, dv), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    policy.eval()
+    torch.jit.script(policy).save(path("mlp_policy.pt"))
+    print(f"demo models written to {OUT} (policy imitation rmse {loss.item() ** 0.5:.3f} N*m)")
+    sys.exit(0)
 
 
 pd = torch.jit.script(PDController())

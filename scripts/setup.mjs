@@ -80,5 +80,9 @@ const fixtures = 'test/fixtures';
 const needFixtures = mtime(`${fixtures}/expected.json`) < mtime('scripts/make_fixtures.py') ||
   (bench && mtime(`${fixtures}/m3.onnx`) < mtime('scripts/make_fixtures.py'));
 if (needFixtures) run('/usr/bin/python3', ['scripts/make_fixtures.py', fixtures, ...(bench ? ['--bench'] : [])]);
+// The demo's controllers (the MLP policy is trained by PyTorch here, about 25 s, once).
+if (args.has('--demo') && mtime('demo/models/mlp_policy.pt') < mtime('scripts/make_fixtures.py')) {
+  run('/usr/bin/python3', ['scripts/make_fixtures.py', 'demo/models', '--demo']);
+}
 
 if (!quiet || Date.now() - started > 2000) log(`ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);

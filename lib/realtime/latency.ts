@@ -19,23 +19,44 @@ const GROWTH = Math.log(1.01);
 const BUCKETS = Math.ceil(Math.log(1e4 / MIN_MS) / GROWTH) + 1;
 
 export class LatencyStats {
-  #buckets = new Uint32Array(BUCKETS);
-  #count = 0;
-  #max = 0;
-  #sum = 0;
+  // Buckets, and [count, max, sum] at meta[offset..offset+2]. Native steps record into
+  // views of their own memory (native/napi/step_wrap.cc keeps the same layout).
+  readonly #buckets: Uint32Array | Int32Array;
+  readonly #meta: Float64Array;
+  readonly #at: number;
+
+  constructor(views?: { buckets: Uint32Array | Int32Array; meta: Float64Array; offset: number }) {
+    if (views && views.buckets.length !== BUCKETS) throw new Error(`histogram layout mismatch: ${views.buckets.length} buckets, expected ${BUCKETS}`);
+    this.#buckets = views?.buckets ?? new Uint32Array(BUCKETS);
+    this.#meta = views?.meta ?? new Float64Array(3);
+    this.#at = views?.offset ?? 0;
+  }
 
   /** Records one duration in milliseconds. */
   record(ms: number): void {
     let i = ms <= MIN_MS ? 0 : Math.floor(Math.log(ms / MIN_MS) / GROWTH) + 1;
     if (i >= BUCKETS) i = BUCKETS - 1;
     this.#buckets[i]++;
-    this.#count++;
-    this.#sum += ms;
-    if (ms > this.#max) this.#max = ms;
+    const m = this.#meta, a = this.#at;
+    m[a]++;
+    if (ms > m[a + 1]) m[a + 1] = ms;
+    m[a + 2] += ms;
   }
 
   get count(): number {
-    return this.#count;
+    return this.#meta[this.#at];
+  }
+
+  get #count(): number {
+    return this.#meta[this.#at];
+  }
+
+  get #max(): number {
+    return this.#meta[this.#at + 1];
+  }
+
+  get #sum(): number {
+    return this.#meta[this.#at + 2];
   }
 
   /** The q-quantile (0..1) in milliseconds, to within the bucket width (1%). */
@@ -66,8 +87,6 @@ export class LatencyStats {
 
   reset(): void {
     this.#buckets.fill(0);
-    this.#count = 0;
-    this.#max = 0;
-    this.#sum = 0;
+    this.#meta.fill(0, this.#at, this.#at + 3);
   }
 }

@@ -1,10 +1,17 @@
 #include "step_wrap.h"
 
+#include <chrono>
+#include <cmath>
+
 #include "convert.h"
 #include "errors.h"
 #include "instance.h"
 
 namespace torchloop::napi {
+
+namespace {
+const int64_t kHistogramBuckets = static_cast<int64_t>(std::ceil(std::log(1e4 / 1e-4) / std::log(1.01))) + 1;
+}  // namespace
 
 Napi::Function StepWrap::Init(Napi::Env env) {
   return DefineClass(env, "NativeStep",
@@ -12,7 +19,10 @@ Napi::Function StepWrap::Init(Napi::Env env) {
                          InstanceMethod<&StepWrap::Inputs>("inputs"),
                          InstanceMethod<&StepWrap::Outputs>("outputs"),
                          InstanceMethod<&StepWrap::Stats>("stats"),
+                         InstanceMethod<&StepWrap::Histogram>("histogram"),
                          InstanceMethod<&StepWrap::Step>("step"),
+                         InstanceMethod<&StepWrap::StepFunction>("stepFunction"),
+                         InstanceMethod<&StepWrap::Trace>("trace"),
                          InstanceMethod<&StepWrap::Prepare>("prepare"),
                          InstanceMethod<&StepWrap::Loop>("loop"),
                          InstanceMethod<&StepWrap::PlanStatus>("planStatus"),
@@ -35,9 +45,15 @@ StepWrap::StepWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StepWrap>(
     for (size_t i = 0; i < runner_->inputs().size(); ++i) ins.Set(static_cast<uint32_t>(i), exportOwnedTensor(env, runner_->inputs()[i]));
     inputs_ = Napi::Persistent(ins);
     exportOutputs(env);
-    stats_ = at::zeros({4}, at::kDouble);
-    statsPtr_ = stats_.data_ptr<double>();
-    statsView_ = Napi::Persistent(exportOwnedTensor(env, stats_));
+    handle_ = std::make_shared<StepHandle>();
+    handle_->runner = runner_;
+    handle_->stats = at::zeros({8}, at::kDouble);
+    handle_->statsPtr = handle_->stats.data_ptr<double>();
+    statsView_ = Napi::Persistent(exportOwnedTensor(env, handle_->stats));
+    handle_->histogramLength = kHistogramBuckets;
+    handle_->histogram = at::zeros({kHistogramBuckets}, at::kInt);
+    handle_->histogramPtr = handle_->histogram.data_ptr<int32_t>();
+    histogramView_ = Napi::Persistent(exportOwnedTensor(env, handle_->histogram));
     return 0;
   });
 }
@@ -56,21 +72,94 @@ StepRunner& StepWrap::runner(Napi::Env env) {
 Napi::Value StepWrap::Inputs(const Napi::CallbackInfo& info) { return inputs_.Value(); }
 Napi::Value StepWrap::Outputs(const Napi::CallbackInfo& info) { return outputs_.Value(); }
 Napi::Value StepWrap::Stats(const Napi::CallbackInfo& info) { return statsView_.Value(); }
+Napi::Value StepWrap::Histogram(const Napi::CallbackInfo& info) { return histogramView_.Value(); }
+
+namespace {
+
+// lib/realtime/latency.ts: MIN_MS = 1e-4, GROWTH = log(1.01), BUCKETS = ceil(log(1e4 / MIN_MS) / GROWTH) + 1.
+constexpr double kHistogramMinMs = 1e-4;
+const double kHistogramGrowth = std::log(1.01);
+
+inline void recordRun(StepHandle& h, double ms) {
+  int64_t i = ms <= kHistogramMinMs ? 0 : static_cast<int64_t>(std::floor(std::log(ms / kHistogramMinMs) / kHistogramGrowth)) + 1;
+  if (i >= h.histogramLength) i = h.histogramLength - 1;
+  h.histogramPtr[i]++;
+  h.statsPtr[2] += 1;
+  if (ms > h.statsPtr[3]) h.statsPtr[3] = ms;
+  h.statsPtr[4] += ms;
+}
+
+// One step; returns false with a JS exception pending when it fails. No JS value is
+// created unless it fails.
+bool runStep(napi_env env, StepHandle& h) {
+  if (h.trace) {
+    h.trace[h.traceIndex] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (++h.traceIndex == h.traceLength) h.traceIndex = 0;
+  }
+  if (!h.runner) {
+    napi_throw(env, makeError(Napi::Env(env), Code::Disposed, "The step has been disposed").Value());
+    return false;
+  }
+  try {
+    h.runner->step();
+  } catch (const Error& e) {
+    napi_throw(env, makeError(Napi::Env(env), e.code(), e.what()).Value());
+    return false;
+  } catch (const std::exception& e) {
+    Error err = classify(e, Code::Runtime, "");
+    napi_throw(env, makeError(Napi::Env(env), err.code(), err.what()).Value());
+    return false;
+  }
+  const double ms = h.runner->lastRunMs();
+  h.statsPtr[0] = ms;
+  h.statsPtr[1] += 1;
+  recordRun(h, ms);
+  return true;
+}
+
+// The hot path as a plain N-API function: its data is the handle, so a call costs one
+// napi_get_cb_info, with no unwrap and no argument handling.
+napi_value RawStep(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data);
+  runStep(env, **static_cast<std::shared_ptr<StepHandle>*>(data));
+  return nullptr;
+}
+
+}  // namespace
 
 Napi::Value StepWrap::Step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  // The hot path: no JS values are created unless the step fails.
-  if (!runner_) throw makeError(env, Code::Disposed, "The step has been disposed");
-  try {
-    runner_->step();
-  } catch (const Error& e) {
-    throw makeError(env, e.code(), e.what());
-  } catch (const std::exception& e) {
-    Error err = classify(e, Code::Runtime, "");
-    throw makeError(env, err.code(), err.what());
+  if (!runStep(env, *handle_)) throw env.GetAndClearPendingException();
+  return env.Undefined();
+}
+
+Napi::Value StepWrap::StepFunction(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (stepFunction_.IsEmpty()) {
+    auto* data = new std::shared_ptr<StepHandle>(handle_);
+    napi_value fn;
+    NAPI_THROW_IF_FAILED(env, napi_create_function(env, "step", NAPI_AUTO_LENGTH, RawStep, data, &fn), Napi::Value());
+    NAPI_THROW_IF_FAILED(env, napi_add_finalizer(env, fn, data, [](napi_env, void* d, void*) { delete static_cast<std::shared_ptr<StepHandle>*>(d); }, nullptr, nullptr), Napi::Value());
+    stepFunction_ = Napi::Persistent(Napi::Value(env, fn));
   }
-  statsPtr_[0] = runner_->lastRunMs();
-  statsPtr_[1] += 1;
+  return stepFunction_.Value();
+}
+
+// trace(Float64Array | null): each step writes its entry time (ms) into the next slot, so a
+// benchmark gets per-step cycle times from JavaScript without a clock call in its loop.
+Napi::Value StepWrap::Trace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() > 0 && info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array) {
+    Napi::Float64Array buf = info[0].As<Napi::Float64Array>();
+    traceBuffer_ = Napi::Persistent(static_cast<Napi::Value>(buf));
+    handle_->trace = buf.Data();
+    handle_->traceLength = buf.ElementLength();
+    handle_->traceIndex = 0;
+  } else {
+    handle_->trace = nullptr;
+    traceBuffer_.Reset();
+  }
   return env.Undefined();
 }
 
@@ -100,7 +189,7 @@ Napi::Value StepWrap::Loop(const Napi::CallbackInfo& info) {
     std::vector<int64_t> ns(out.ElementLength());
     r.loop(static_cast<int64_t>(ns.size()), ns.data());
     for (size_t i = 0; i < ns.size(); ++i) out[i] = static_cast<double>(ns[i]) / 1000.0;  // microseconds
-    statsPtr_[0] = r.lastRunMs();
+    handle_->statsPtr[0] = r.lastRunMs();
     return env.Undefined();
   });
 }
@@ -112,6 +201,9 @@ Napi::Value StepWrap::PlanStatus(const Napi::CallbackInfo& info) {
 
 Napi::Value StepWrap::Dispose(const Napi::CallbackInfo& info) {
   runner_.reset();
+  handle_->runner.reset();
+  handle_->trace = nullptr;
+  traceBuffer_.Reset();
   return info.Env().Undefined();
 }
 
