@@ -10,11 +10,13 @@
         "native/core/plan.cc",
         "native/core/runtime.cc",
         "native/core/step.cc",
+        "native/core/trainer.cc",
         "native/napi/addon.cc",
         "native/napi/convert.cc",
         "native/napi/errors.cc",
         "native/napi/model_wrap.cc",
-        "native/napi/step_wrap.cc"
+        "native/napi/step_wrap.cc",
+        "native/napi/trainer_wrap.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

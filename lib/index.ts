@@ -15,3 +15,6 @@ export { Tracer } from './realtime/tracer.ts';
 export { LatencyStats, type LatencySummary } from './realtime/latency.ts';
 export { Stopwatch } from './realtime/clock.ts';
 export type { NativeStep as NativeStepHandle } from './native.ts';
+export { Trainer, type TrainerOptions, type LossName } from './train/trainer.ts';
+export { nn, type MlpOptions, type Activation } from './train/nn.ts';
+export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors } from './train/safetensors.ts';

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TorchError, expected } from './errors.ts';
-import { native, type MethodSignature, type NativeModel, type NativeStep } from './native.ts';
+import { native, type MethodSignature, type NativeModel, type NativeStep, type NativeTrainer } from './native.ts';
+import { readSafetensors, writeSafetensors } from './train/safetensors.ts';
 import type { Tensor } from './tensor.ts';
 
 export type { MethodSignature, ArgumentSignature } from './native.ts';
@@ -60,6 +61,16 @@ export class Model implements Disposable {
     return new Model(native.NativeModel.loadSync(normalizeSource(source), device));
   }
 
+  /**
+   * A module from TorchScript source text, e.g.
+   * `def forward(self, x: Tensor) -> Tensor:\n    return torch.linear(x, self.w, self.b)`,
+   * with parameters (trainable) and buffers by name.
+   */
+  static compile(source: string, tensors: { parameters?: Record<string, Tensor>; buffers?: Record<string, Tensor> } = {}): Model {
+    if (typeof source !== 'string') expected('ERR_ARGUMENT', 'TorchScript source text', 'Model.compile', source);
+    return new Model(native.NativeModel.compile(source, tensors.parameters ?? {}, tensors.buffers ?? {}));
+  }
+
   /** Reads a file into memory first, then loads from the bytes (useful for files that change on disk). */
   static async loadBytes(file: string, options?: LoadOptions): Promise<Model> {
     return Model.load(await readFile(file), options);
@@ -115,6 +126,26 @@ export class Model implements Disposable {
     return this.#native.buffers();
   }
 
+  /** Parameters and buffers together, by name (copies): what a state dict holds. */
+  stateDict(): Record<string, Tensor> {
+    return { ...this.#native.parameters(), ...this.#native.buffers() };
+  }
+
+  /** Copies named tensors into the parameters and buffers. Strict by default: every name and shape must match. */
+  loadStateDict(tensors: Record<string, Tensor>, options: { strict?: boolean } = {}): void {
+    this.#native.loadStateDict(tensors, options.strict ?? true);
+  }
+
+  /** Writes the state dict as a safetensors file (readable by the safetensors library or any reader of the format). */
+  exportSafetensors(path: string): void {
+    writeSafetensors(path, this.stateDict());
+  }
+
+  /** Loads parameters and buffers from a safetensors file. */
+  importSafetensors(path: string, options: { strict?: boolean } = {}): void {
+    this.loadStateDict(readSafetensors(path), options);
+  }
+
   /** Inference mode (the default after loading): runs under c10::InferenceMode. */
   eval(): this {
     this.#native.setTraining(false);
@@ -153,6 +184,11 @@ export class Model implements Disposable {
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** @internal The native trainer behind Trainer. */
+  createTrainer(config: Record<string, unknown>, resume: boolean): NativeTrainer {
+    return this.#native.createTrainer(config, resume);
   }
 
   /** @internal The realtime step behind TorchEntity. */

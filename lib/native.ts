@@ -44,6 +44,20 @@ export interface NativeModel {
   dispose(): void;
   disposed(): boolean;
   createStep(method: string, inputs: { shape: number[]; dtype: string }[], options?: { plan?: boolean }): NativeStep;
+  createTrainer(config: Record<string, unknown>, resume: boolean): NativeTrainer;
+  /** Copies named tensors into parameters and buffers; strict: every name, every shape. */
+  loadStateDict(tensors: Record<string, Tensor>, strict: boolean): void;
+}
+
+/** Native trainer handle (native/napi/trainer_wrap.cc). */
+export interface NativeTrainer {
+  stepSync(inputs: unknown[], target: unknown): number;
+  step(inputs: unknown[], target: unknown): Promise<number>;
+  evaluateSync(inputs: unknown[], target: unknown): number;
+  evaluate(inputs: unknown[], target: unknown): Promise<number>;
+  info(): { lr: number; optimizerSteps: number; microSteps: number; restored: boolean; config: string };
+  save(path: string): void;
+  dispose(): void;
 }
 
 /** Native realtime step handle (native/napi/step_wrap.cc). Views stay valid until dispose(). */
@@ -84,11 +98,15 @@ interface NativeAddon {
   NativeModel: {
     loadSync(source: string | Buffer, device?: string): NativeModel;
     load(source: string | Buffer, device?: string): Promise<NativeModel>;
+    /** A module from TorchScript source text with the given parameters and buffers. */
+    compile(source: string, parameters?: Record<string, Tensor>, buffers?: Record<string, Tensor>): NativeModel;
   };
   setup(classes: { TorchError: typeof TorchError; Tensor: typeof Tensor }): void;
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(n: number): void;
   manualSeed(seed: number): void;
+  /** A float32 tensor of the shape, uniform in [low, high), from libtorch's seeded generator. */
+  uniform(shape: number[], low: number, high: number): Tensor;
   /** Writes the monotonic clock in ms into buf[index]; allocates nothing. */
   stamp(buf: Float64Array, index: number): void;
 }

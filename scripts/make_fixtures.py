@@ -218,6 +218,67 @@ with zipfile.ZipFile(path("kinds.pt")) as src, zipfile.ZipFile(path("newer_pytor
             data = data.replace(b"torch.add(x, h)", b"torch.future_op_from_pytorch_2(x, h)")
         dst.writestr(item, data)
 
+# --- training: torch.optim from the same weights and batches ----------------------------
+class Small(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(4, 3)
+        self.b = torch.nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.tanh(self.a(x)))
+
+    @torch.jit.export
+    def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((pred - target) ** 2).sum(dim=1).mean()
+
+
+torch.manual_seed(3)
+small = torch.jit.script(Small())
+small.save(path("small.pt"))
+g = torch.Generator().manual_seed(11)
+batches = [(torch.randn(5, 4, generator=g), torch.randn(5, 2, generator=g)) for _ in range(4)]
+configs = {
+    "sgd": ({"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weightDecay": 1e-3},
+            lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3), None, 1, None),
+    "adam": ({"optimizer": "adam", "lr": 0.01, "betas": [0.8, 0.99], "weightDecay": 1e-2},
+             lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.8, 0.99), weight_decay=1e-2), None, 1, None),
+    "adamw": ({"optimizer": "adamw", "lr": 0.01, "weightDecay": 0.05},
+              lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.05), None, 1, None),
+    "rmsprop": ({"optimizer": "rmsprop", "lr": 0.01, "alpha": 0.9, "momentum": 0.5, "weightDecay": 1e-3},
+                lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, momentum=0.5, weight_decay=1e-3), None, 1, None),
+    "sgd_clip_step": ({"optimizer": "sgd", "lr": 0.2, "clipNorm": 0.5, "schedule": {"kind": "step", "stepSize": 2, "gamma": 0.5}},
+                      lambda p: torch.optim.SGD(p, lr=0.2), lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5), 1, 0.5),
+    "adam_accumulate_cosine": ({"optimizer": "adam", "lr": 0.05, "accumulate": 2, "schedule": {"kind": "cosine", "tMax": 3, "etaMin": 0.001}},
+                               lambda p: torch.optim.Adam(p, lr=0.05), lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=3, eta_min=0.001), 2, None),
+    "loss_method": ({"optimizer": "sgd", "lr": 0.05, "loss": "method:loss"}, lambda p: torch.optim.SGD(p, lr=0.05), None, 1, None),
+}
+optim_expected = {"batches": [[tolist(x), tolist(y)] for x, y in batches], "configs": {}}
+for name, (cfg, make, sched, accumulate, clip) in configs.items():
+    m = torch.jit.load(path("small.pt"))
+    opt = make(list(m.parameters()))
+    scheduler = sched(opt) if sched else None
+    losses = []
+    for i, (x, y) in enumerate(batches):
+        pred = m(x)
+        loss = m.loss(pred, y) if cfg.get("loss") == "method:loss" else torch.nn.functional.mse_loss(pred, y)
+        losses.append(loss.item())
+        (loss / accumulate).backward()
+        if (i + 1) % accumulate == 0:
+            if clip:
+                torch.nn.utils.clip_grad_norm_(list(m.parameters()), clip)
+            opt.step()
+            opt.zero_grad()
+            if scheduler:
+                scheduler.step()
+    optim_expected["configs"][name] = {
+        "options": cfg,
+        "losses": losses,
+        "lr": opt.param_groups[0]["lr"],
+        "params": {n: tolist(p.detach()) for n, p in m.named_parameters()},
+    }
+expected["optim"] = optim_expected
+
 with open(path("expected.json"), "w") as f:
     json.dump(expected, f)
 

@@ -86,8 +86,12 @@ std::shared_ptr<ModelCore> ModelCore::loadFrom(std::istream& in, const std::stri
                                                const std::string& raw, const std::string& device) {
   c10::Device dev = parseDevice(device);
   try {
-    auto module = torch::jit::load(in, dev);
-    return std::shared_ptr<ModelCore>(new ModelCore(std::move(module), dev));
+    // torchloop's own records (a trainer's state) travel as extra files in the archive.
+    torch::jit::ExtraFilesMap extra{{"torchloop/optimizer.pt", ""}, {"torchloop/trainer.json", ""}};
+    auto module = torch::jit::load(in, dev, extra);
+    auto core = std::shared_ptr<ModelCore>(new ModelCore(std::move(module), dev));
+    for (auto& [k, v] : extra) if (!v.empty()) core->extraFiles_[k] = v;
+    return core;
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -162,12 +166,18 @@ c10::IValue ModelCore::run(const std::string& name, std::vector<c10::IValue> arg
       if (a.isTensor()) a = a.toTensor().to(device_);
     }
   }
-  c10::InferenceMode inference(!training_);
+  NoGradScope scope(*this);
   try {
     return (*method)(std::move(args));
   } catch (const std::exception& e) {
     throw classify(e, Code::Runtime, name + "() failed");
   }
+}
+
+ModelCore::NoGradScope::NoGradScope(const ModelCore& m) {
+  if (m.training_) return;
+  if (m.trained_) noGrad_.emplace();
+  else inference_.emplace(true);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> ModelCore::parameters() const {
@@ -189,10 +199,59 @@ void ModelCore::setTraining(bool training) {
   else module_.eval();
 }
 
-void ModelCore::save(const std::string& path) const {
+const std::string& ModelCore::extraFile(const std::string& name) const {
+  static const std::string none;
+  auto it = extraFiles_.find(name);
+  return it == extraFiles_.end() ? none : it->second;
+}
+
+std::shared_ptr<ModelCore> ModelCore::compile(const std::string& source, const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+                                              const std::vector<std::pair<std::string, at::Tensor>>& buffers) {
+  torch::jit::Module module("__torch__.torchloop.Compiled");
+  for (const auto& [name, t] : parameters) module.register_parameter(name, t.detach().clone().set_requires_grad(true), false);
+  for (const auto& [name, t] : buffers) module.register_buffer(name, t.detach().clone());
+  try {
+    module.define(source);
+  } catch (const std::exception& e) {
+    throw Error(Code::Argument, "The TorchScript source does not compile: " + messageOf(e));
+  }
+  return std::shared_ptr<ModelCore>(new ModelCore(std::move(module), c10::Device(c10::kCPU)));
+}
+
+void ModelCore::loadStateDict(const std::vector<std::pair<std::string, at::Tensor>>& tensors, bool strict) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::unordered_map<std::string, at::Tensor> targets;
+  for (const auto& p : module_.named_parameters(true)) targets[p.name] = p.value;
+  for (const auto& b : module_.named_buffers(true)) targets[b.name] = b.value;
+  torch::NoGradGuard noGrad;
+  for (const auto& [name, t] : tensors) {
+    auto it = targets.find(name);
+    if (it == targets.end()) {
+      if (!strict) continue;
+      std::string known;
+      for (const auto& [k, v] : targets) known += (known.empty() ? "" : ", ") + k;
+      throw Error(Code::Argument, "The model has no parameter or buffer '" + name + "' (it has: " + known + ")");
+    }
+    if (it->second.sizes() != t.sizes()) {
+      std::ostringstream os;
+      os << "Expected shape " << it->second.sizes() << " for '" << name << "' but received " << t.sizes();
+      throw Error(Code::Shape, os.str());
+    }
+    it->second.copy_(t);
+  }
+  if (strict && tensors.size() < targets.size()) {
+    for (const auto& [name, t] : targets) {
+      bool given = false;
+      for (const auto& p : tensors) given = given || p.first == name;
+      if (!given) throw Error(Code::Argument, "The state dict has no entry for '" + name + "' (pass { strict: false } to load a part)");
+    }
+  }
+}
+
+void ModelCore::save(const std::string& path, const std::unordered_map<std::string, std::string>& extraFiles) const {
   std::lock_guard<std::mutex> lock(mutex_);
   try {
-    module_.save(path);
+    module_.save(path, extraFiles);
   } catch (const std::exception& e) {
     throw classify(e, Code::Runtime, "Cannot save the model to '" + path + "'");
   }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -46,7 +47,30 @@ class ModelCore {
 
   void setTraining(bool training);
   bool training() const { return training_; }
-  void save(const std::string& path) const;
+  // Saves the module; extra files go into the archive beside it (torch.jit.load ignores them).
+  void save(const std::string& path, const std::unordered_map<std::string, std::string>& extraFiles = {}) const;
+  // An extra file read at load time (torchloop's own records), or an empty string.
+  const std::string& extraFile(const std::string& name) const;
+
+  // Builds a module from TorchScript source with the given parameters and buffers.
+  static std::shared_ptr<ModelCore> compile(const std::string& source, const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+                                            const std::vector<std::pair<std::string, at::Tensor>>& buffers);
+  // Copies named tensors into parameters/buffers (strict: every name must exist with its shape).
+  void loadStateDict(const std::vector<std::pair<std::string, at::Tensor>>& tensors, bool strict);
+
+  // The guard for running without gradients: c10::InferenceMode, except for a model that a
+  // Trainer has trained in this process, whose TorchScript executor holds differentiable
+  // graphs that fail on inference tensors ("cannot be saved for backward"); those get
+  // NoGradGuard. In training mode, neither.
+  class NoGradScope {
+   public:
+    explicit NoGradScope(const ModelCore& m);
+   private:
+    c10::optional<c10::InferenceMode> inference_;
+    c10::optional<torch::NoGradGuard> noGrad_;
+  };
+  void markTrained() { trained_ = true; }
+  bool trained() const { return trained_; }
 
   const c10::Device& device() const { return device_; }
   size_t parameterBytes() const;
@@ -60,8 +84,10 @@ class ModelCore {
                                              const std::string& device);
 
   torch::jit::Module module_;
+  std::unordered_map<std::string, std::string> extraFiles_;
   c10::Device device_;
   bool training_ = false;
+  bool trained_ = false;
   mutable std::mutex mutex_;
 };
 

@@ -72,7 +72,7 @@ void StepRunner::prepare() {
   }
   c10::IValue result;
   {
-    c10::InferenceMode guard(!model_->training());
+    ModelCore::NoGradScope guard(*model_);
     std::vector<c10::IValue> args(inputs_.begin(), inputs_.end());
     if (!deviceInputs_.empty()) args.assign(deviceInputs_.begin(), deviceInputs_.end());
     try {
@@ -109,7 +109,7 @@ void StepRunner::buildPlan() {
   for (auto& o : outputs_) expected.push_back(o.clone());
   std::unique_ptr<StepPlan> plan;
   try {
-    c10::InferenceMode guard(true);
+    ModelCore::NoGradScope guard(*model_);  // the same mode the plan will run in
     plan = std::make_unique<StepPlan>(model_->module(), method_, inputs_, outputs_);
     plan->run();
   } catch (const std::exception& e) {
@@ -158,7 +158,7 @@ void StepRunner::step() {
   std::lock_guard<std::mutex> lock(model_->mutex());
   auto t0 = Clock::now();
   try {
-    c10::InferenceMode guard(!model_->training());
+    ModelCore::NoGradScope guard(*model_);
     if (plan_) plan_->run();
     else runInterpreter();
   } catch (const std::exception& e) {

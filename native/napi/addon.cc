@@ -10,6 +10,7 @@
 #include "instance.h"
 #include "model_wrap.h"
 #include "step_wrap.h"
+#include "trainer_wrap.h"
 
 namespace torchloop::napi {
 namespace {
@@ -62,6 +63,20 @@ Napi::Value StampJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// uniform(shape, low, high): a float32 tensor drawn from libtorch's default generator (so
+// manualSeed makes it reproducible, in the order PyTorch's initialisers draw).
+Napi::Value UniformJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    if (info.Length() < 3 || !info[0].IsArray()) throw Error(Code::Argument, "Expected (shape, low, high) for uniform");
+    std::vector<int64_t> shape;
+    Napi::Array a = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) shape.push_back(a.Get(i).As<Napi::Number>().Int64Value());
+    at::Tensor t = torch::empty(shape, at::kFloat).uniform_(info[1].As<Napi::Number>().DoubleValue(), info[2].As<Napi::Number>().DoubleValue());
+    return tensorToJs(env, t, true);
+  });
+}
+
 Napi::Value ManualSeedJs(const Napi::CallbackInfo& info) {
   torch::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
   return info.Env().Undefined();
@@ -75,6 +90,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function step = StepWrap::Init(env);
   data->model = Napi::Persistent(model);
   data->step = Napi::Persistent(step);
+  Napi::Function trainer = TrainerWrap::Init(env);
+  data->trainer = Napi::Persistent(trainer);
+  exports.Set("NativeTrainer", trainer);
   exports.Set("NativeModel", model);
   exports.Set("NativeStep", step);
   exports.Set("setup", Napi::Function::New(env, Setup));
@@ -82,6 +100,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreadsJs));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeedJs));
   exports.Set("stamp", Napi::Function::New(env, StampJs));
+  exports.Set("uniform", Napi::Function::New(env, UniformJs));
   return exports;
 }
 

@@ -10,6 +10,7 @@ struct InstanceData {
   Napi::FunctionReference tensor;      // lib/tensor.ts Tensor(data, shape, dtype)
   Napi::FunctionReference model;       // native Model handle class
   Napi::FunctionReference step;        // native StepRunner handle class
+  Napi::FunctionReference trainer;     // native Trainer handle class
 };
 
 inline InstanceData& instance(Napi::Env env) { return *env.GetInstanceData<InstanceData>(); }

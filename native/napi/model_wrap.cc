@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "instance.h"
 #include "step_wrap.h"
+#include "trainer_wrap.h"
 
 namespace torchloop::napi {
 
@@ -129,6 +130,9 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::Disposed>("disposed"),
                          InstanceMethod<&ModelWrap::CreateStep>("createStep"),
+                         InstanceMethod<&ModelWrap::CreateTrainer>("createTrainer"),
+                         InstanceMethod<&ModelWrap::LoadStateDict>("loadStateDict"),
+                         StaticMethod<&ModelWrap::Compile>("compile"),
                      });
 }
 
@@ -340,6 +344,59 @@ Napi::Value ModelWrap::CreateStep(const Napi::CallbackInfo& info) {
       if (plan.IsBoolean()) options.usePlan = plan.As<Napi::Boolean>().Value();
     }
     return StepWrap::Create(env, std::make_shared<StepRunner>(c, method, std::move(inputs), options));
+  });
+}
+
+}  // namespace torchloop::napi
+
+namespace torchloop::napi {
+
+namespace {
+std::vector<std::pair<std::string, at::Tensor>> namedTensorsFromJs(const Napi::Value& v, const char* what, KeepAlive& keep) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsObject() || v.IsArray()) throw Error(Code::Argument, std::string("Expected an object of name -> Tensor for ") + what + " but received " + describeJs(v));
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    std::string name = keys.Get(i).ToString().Utf8Value();
+    out.emplace_back(name, tensorFromJs(o.Get(name), std::string(what) + " '" + name + "'", keep));
+  }
+  return out;
+}
+}  // namespace
+
+Napi::Value ModelWrap::CreateTrainer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    auto c = core(env);
+    TrainerConfig config = info.Length() > 0 && info[0].IsObject() ? trainerConfigFromJs(info[0].As<Napi::Object>()) : TrainerConfig();
+    bool resume = !(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
+    auto trainer = std::make_shared<Trainer>(c, config);
+    bool restored = resume && trainer->restore();
+    return TrainerWrap::Create(env, trainer, restored);
+  });
+}
+
+Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    KeepAlive keep;
+    auto tensors = namedTensorsFromJs(info.Length() > 0 ? info[0] : env.Undefined(), "the state dict", keep);
+    bool strict = !(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
+    core(env)->loadStateDict(tensors, strict);
+    return env.Undefined();
+  });
+}
+
+Napi::Value ModelWrap::Compile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsString()) throw Error(Code::Argument, "Expected TorchScript source text for compile");
+    KeepAlive keep;
+    auto params = namedTensorsFromJs(info.Length() > 1 ? info[1] : env.Undefined(), "parameters", keep);
+    auto buffers = namedTensorsFromJs(info.Length() > 2 ? info[2] : env.Undefined(), "buffers", keep);
+    return Create(env, ModelCore::compile(info[0].As<Napi::String>().Utf8Value(), params, buffers));
   });
 }
 

@@ -37,6 +37,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Napi::Value CreateStep(const Napi::CallbackInfo& info);
+  Napi::Value CreateTrainer(const Napi::CallbackInfo& info);
+  Napi::Value LoadStateDict(const Napi::CallbackInfo& info);
+  static Napi::Value Compile(const Napi::CallbackInfo& info);
 
   const MethodSignature& signatureOf(const std::string& method);
   void release(Napi::Env env);
