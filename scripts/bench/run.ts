@@ -18,9 +18,18 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { TorchEntity, version, type NativeStepHandle } from '../../lib/index.ts';
 import { writeHistograms } from './histogram.ts';
+import { trainingThroughput, type TrainingRow } from './training.ts';
 import { median, summarize, type Summary } from './stats.ts';
 
-const { values: opts } = parseArgs({ options: { quick: { type: 'boolean', default: false }, models: { type: 'string', default: 'M1,M2,M3' }, rounds: { type: 'string', default: '20' } } });
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    models: { type: 'string', default: 'M1,M2,M3' },
+    rounds: { type: 'string', default: '20' },
+    training: { type: 'boolean', default: true },
+  },
+  allowNegative: true,
+});
 const root = path.resolve(import.meta.dirname, '..', '..');
 const fixtures = path.join(root, 'test', 'fixtures');
 const outDir = path.join(root, 'bench-results');
@@ -197,6 +206,17 @@ for (const spec of SPECS) {
   entity.dispose();
 }
 
+// --- training throughput ----------------------------------------------------------------
+let training: TrainingRow[] = [];
+if (opts.training) {
+  console.log('\ntraining throughput (Adam + MSE, same TorchScript file, same BLAS and threads)');
+  training = await trainingThroughput(fixtures, opts.quick);
+  for (const r of training) {
+    const ratio = r.torchloopSync / Math.max(r.pythonScripted, r.pythonEager);
+    checks.push({ model: r.model, what: `training samples/s vs PyTorch's best (${r.threads} thread${r.threads > 1 ? 's' : ''})`, value: ratio, target: '>= 1.0', ok: ratio >= 1.0 });
+  }
+}
+
 // --- report ---------------------------------------------------------------------------
 const fmt = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`).padStart(10);
 console.log(`\ntorchloop ${version.torchloop}, libtorch ${version.libtorch}, ${version.blas}, threads ${version.threads}${opts.quick ? ' (quick run)' : ''}`);
@@ -204,6 +224,12 @@ console.log('model  path                          p50         p99         max   
 for (const r of rows) {
   const floor = rows.find((x) => x.model === r.model && x.path.startsWith('C++ floor'))!.summary.p50;
   console.log(`${r.model.padEnd(6)} ${r.path.padEnd(26)} ${fmt(r.summary.p50)}  ${fmt(r.summary.p99)}  ${fmt(r.summary.max)}    ${(r.summary.p50 / floor).toFixed(2)}x`);
+}
+if (training.length) {
+  console.log('\ntraining, samples/s     batch  threads   torchloop   (async)   PyTorch scripted   PyTorch eager');
+  for (const r of training) {
+    console.log(`  ${r.model.padEnd(22)} ${String(r.batch).padStart(5)}  ${String(r.threads).padStart(7)}  ${r.torchloopSync.toFixed(0).padStart(10)}  ${r.torchloopAsync.toFixed(0).padStart(8)}  ${r.pythonScripted.toFixed(0).padStart(17)}  ${r.pythonEager.toFixed(0).padStart(14)}`);
+  }
 }
 console.log('\ntargets');
 for (const c of checks) console.log(`  ${c.ok ? 'met ' : 'MISS'}  ${c.model} ${c.what}: ${c.value.toFixed(3)} (target ${c.target})`);
@@ -214,6 +240,7 @@ const json = {
   version,
   quick: opts.quick,
   rows: rows.map(({ model, path: p, summary }) => ({ model, path: p, ...summary })),
+  training,
   targets: checks,
   notes,
 };
