@@ -1,0 +1,296 @@
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { TorchError, describe } from '../errors.ts';
+import { Tensor, type DType } from '../tensor.ts';
+import { encodeSafetensors } from '../train/safetensors.ts';
+import { ARRAY_FOR, allocate, makeField, type Field, type FieldArray, type FieldSpec, type FieldValues } from './fields.ts';
+import { Random } from './random.ts';
+
+export type Mode = 'training' | 'validation' | 'prediction';
+const MODES: Mode[] = ['training', 'validation', 'prediction'];
+const FORMAT = 'torchloop-samples/1';
+
+/** Per-field normalization: mean and standard deviation over every element of every sample of a mode. */
+export interface Normalization {
+  count: number;
+  mean: number;
+  std: number;
+}
+
+/**
+ * The sample database: one SQLite file per dataset (better-sqlite3, WAL).
+ *
+ * Layout (documented so that Python's sqlite3 + numpy read it without torchloop):
+ * - `meta(key, value)`: `format` = torchloop-samples/1, `created`;
+ * - `fields(name, dtype, shape, kind, position)`: shape is a JSON array, dtype a numpy name;
+ * - `samples(id INTEGER PRIMARY KEY, mode TEXT, "<field>" BLOB, ...)`: one row per sample,
+ *   each field's value as raw little-endian bytes (`numpy.frombuffer(blob, dtype).reshape(shape)`);
+ * - `normalization(mode, field, count, mean, m2)`: running statistics (Chan/Welford), std = sqrt(m2 / count).
+ *
+ * @example
+ * const db = DatabaseManager.open('data/chain.sqlite', { fields: env.fields });
+ * db.add('training', batch, 256); db.batches('training', 256, { shuffle: true, seed: 1 });
+ */
+export class DatabaseManager implements Disposable {
+  readonly file: string;
+  readonly db: BetterSqlite3.Database;
+  #fields: Field[] = [];
+  #insert: BetterSqlite3.Statement | null = null;
+  #byId = new Map<number, BetterSqlite3.Statement>();
+
+  private constructor(file: string, db: BetterSqlite3.Database) {
+    this.file = file;
+    this.db = db;
+  }
+
+  /** Opens or creates a dataset. Fields are required to create one and, when given for an existing one, must match it. */
+  static open(file: string, options: { fields?: (FieldSpec & { kind?: Field['kind'] })[] | Field[]; readonly?: boolean } = {}): DatabaseManager {
+    const exists = existsSync(file);
+    if (!exists && options.readonly) throw new TorchError('ERR_NOT_FOUND', `No dataset at '${file}'`);
+    if (!exists) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+    let db: BetterSqlite3.Database;
+    try {
+      db = new Database(file, { readonly: options.readonly ?? false });
+    } catch (e) {
+      throw new TorchError('ERR_MODEL_LOAD', `Cannot open the dataset '${file}': ${(e as Error).message}`);
+    }
+    const m = new DatabaseManager(file, db);
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+    }
+    m.#init(exists, options.fields);
+    return m;
+  }
+
+  #init(exists: boolean, specs?: (FieldSpec & { kind?: Field['kind'] })[]): void {
+    const hasSchema = exists && this.db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='fields'").get();
+    if (hasSchema) {
+      const format = (this.db.prepare("SELECT value FROM meta WHERE key='format'").get() as { value: string } | undefined)?.value;
+      if (format !== FORMAT) throw new TorchError('ERR_MODEL_LOAD', `'${this.file}' is not a torchloop dataset (format ${format ?? 'missing'})`);
+      const rows = this.db.prepare('SELECT name, dtype, shape, kind FROM fields ORDER BY position').all() as { name: string; dtype: string; shape: string; kind: string }[];
+      this.#fields = rows.map((r) => makeField({ name: r.name, shape: JSON.parse(r.shape), dtype: r.dtype as never }, r.kind as Field['kind']));
+      if (specs) {
+        const want = specs.map((s) => makeField(s, (s as Field).kind ?? 'training'));
+        for (const w of want) {
+          const have = this.#fields.find((f) => f.name === w.name);
+          if (!have || have.dtype !== w.dtype || have.shape.join() !== w.shape.join()) {
+            throw new TorchError('ERR_SHAPE', `Dataset '${this.file}' stores ${have ? `field '${w.name}' as ${have.dtype} [${have.shape}]` : `no field '${w.name}'`}, not ${w.dtype} [${w.shape}]`);
+          }
+        }
+      }
+    } else {
+      if (!specs || specs.length === 0) throw new TorchError('ERR_ARGUMENT', `Creating the dataset '${this.file}' needs its fields`);
+      this.#fields = specs.map((s) => makeField(s, (s as Field).kind ?? 'training'));
+      const columns = this.#fields.map((f) => `"${f.name}" BLOB NOT NULL`).join(', ');
+      this.db.exec(`
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE fields (name TEXT PRIMARY KEY, dtype TEXT NOT NULL, shape TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL);
+        CREATE TABLE samples (id INTEGER PRIMARY KEY, mode TEXT NOT NULL, ${columns});
+        CREATE INDEX samples_mode ON samples (mode, id);
+        CREATE TABLE normalization (mode TEXT NOT NULL, field TEXT NOT NULL, count INTEGER NOT NULL, mean REAL NOT NULL, m2 REAL NOT NULL, PRIMARY KEY (mode, field));`);
+      const meta = this.db.prepare('INSERT INTO meta VALUES (?, ?)');
+      meta.run('format', FORMAT);
+      meta.run('created', new Date().toISOString());
+      const field = this.db.prepare('INSERT INTO fields VALUES (?, ?, ?, ?, ?)');
+      this.#fields.forEach((f, i) => field.run(f.name, f.dtype, JSON.stringify(f.shape), f.kind, i));
+    }
+  }
+
+  get fields(): Field[] {
+    return this.#fields;
+  }
+
+  /** Samples stored for a mode. */
+  count(mode: Mode): number {
+    checkMode(mode);
+    return (this.db.prepare('SELECT count(*) AS n FROM samples WHERE mode = ?').get(mode) as { n: number }).n;
+  }
+
+  /**
+   * Adds `size` samples (each field's array holds them one after another) in one transaction,
+   * and folds them into the stored normalization. A sample with NaN, or an array of the wrong
+   * length, is rejected with the field named, and nothing of the batch is written.
+   */
+  add(mode: Mode, values: FieldValues, size: number): number[] {
+    checkMode(mode);
+    for (const f of this.#fields) {
+      const a = values[f.name];
+      if (!a) throw new TorchError('ERR_ARGUMENT', `The batch has no field '${f.name}' (dataset fields: ${this.#fields.map((x) => x.name).join(', ')})`);
+      if (!(a instanceof ARRAY_FOR[f.dtype])) throw new TorchError('ERR_DTYPE', `Expected a ${ARRAY_FOR[f.dtype].name} for field '${f.name}' but received ${describe(a)}`);
+      if (a.length !== f.size * size) throw new TorchError('ERR_SHAPE', `Expected ${f.size * size} values for field '${f.name}' (${size} samples of [${f.shape}]) but received ${a.length}`);
+      if (f.dtype === 'float32' || f.dtype === 'float64') {
+        for (let i = 0; i < a.length; i++) {
+          if (!Number.isFinite((a as Float32Array)[i])) {
+            throw new TorchError('ERR_ARGUMENT', `Field '${f.name}' of sample ${Math.floor(i / f.size)} has ${(a as Float32Array)[i]} at index ${i % f.size}: samples must be finite`);
+          }
+        }
+      }
+    }
+    this.#insert ??= this.db.prepare(`INSERT INTO samples (mode, ${this.#fields.map((f) => `"${f.name}"`).join(', ')}) VALUES (?, ${this.#fields.map(() => '?').join(', ')})`);
+    const insert = this.#insert;
+    const ids: number[] = new Array(size);
+    const args: unknown[] = new Array(this.#fields.length + 1);
+    args[0] = mode;
+    const write = this.db.transaction(() => {
+      for (let s = 0; s < size; s++) {
+        for (let j = 0; j < this.#fields.length; j++) {
+          const f = this.#fields[j];
+          const a = values[f.name];
+          const bytes = ARRAY_FOR[f.dtype].BYTES_PER_ELEMENT * f.size;
+          args[j + 1] = Buffer.from(a.buffer, a.byteOffset + s * bytes, bytes);
+        }
+        ids[s] = Number(insert.run(...args).lastInsertRowid);
+      }
+      this.#foldNormalization(mode, values, size);
+    });
+    write();
+    return ids;
+  }
+
+  #foldNormalization(mode: Mode, values: FieldValues, size: number): void {
+    const get = this.db.prepare('SELECT count, mean, m2 FROM normalization WHERE mode = ? AND field = ?');
+    const put = this.db.prepare('INSERT OR REPLACE INTO normalization VALUES (?, ?, ?, ?, ?)');
+    for (const f of this.#fields) {
+      if (f.dtype === 'int64') continue;
+      const a = values[f.name] as Float32Array;
+      const n = f.size * size;
+      let mean = 0, m2 = 0;
+      for (let i = 0; i < n; i++) {
+        const d = a[i] - mean;
+        mean += d / (i + 1);
+        m2 += d * (a[i] - mean);
+      }
+      const old = get.get(mode, f.name) as { count: number; mean: number; m2: number } | undefined;
+      if (old && old.count > 0) {
+        // Chan et al.: merge two sets' running statistics.
+        const total = old.count + n;
+        const delta = mean - old.mean;
+        put.run(mode, f.name, total, old.mean + (delta * n) / total, old.m2 + m2 + (delta * delta * old.count * n) / total);
+      } else {
+        put.run(mode, f.name, n, mean, m2);
+      }
+    }
+  }
+
+  /** Per-field mean and std of a mode, as stored. */
+  normalization(mode: Mode = 'training'): Record<string, Normalization> {
+    const rows = this.db.prepare('SELECT field, count, mean, m2 FROM normalization WHERE mode = ?').all(mode) as { field: string; count: number; mean: number; m2: number }[];
+    return Object.fromEntries(rows.map((r) => [r.field, { count: r.count, mean: r.mean, std: r.count > 0 ? Math.sqrt(r.m2 / r.count) : 0 }]));
+  }
+
+  /** Recomputes the normalization of a mode from every stored sample. */
+  recomputeNormalization(mode: Mode = 'training'): Record<string, Normalization> {
+    checkMode(mode);
+    const tx = this.db.transaction(() => {
+      this.db.prepare('DELETE FROM normalization WHERE mode = ?').run(mode);
+      const ids = this.ids(mode);
+      for (let at = 0; at < ids.length; at += 1024) {
+        const chunk = ids.subarray(at, at + 1024);
+        this.#foldNormalization(mode, this.read(chunk), chunk.length);
+      }
+    });
+    tx();
+    return this.normalization(mode);
+  }
+
+  /** Sample ids of a mode, in insertion order. */
+  ids(mode: Mode): Int32Array {
+    checkMode(mode);
+    const rows = this.db.prepare('SELECT id FROM samples WHERE mode = ? ORDER BY id').raw().all(mode) as [number][];
+    return Int32Array.from(rows, (r) => r[0]);
+  }
+
+  /** Reads samples by id (random access) into batch arrays, in the order given. */
+  read(ids: ArrayLike<number>): FieldValues {
+    const n = ids.length;
+    let stmt = this.#byId.get(n);
+    if (!stmt) {
+      stmt = this.db.prepare(`SELECT id, ${this.#fields.map((f) => `"${f.name}"`).join(', ')} FROM samples WHERE id IN (${new Array(n).fill('?').join(',')})`).raw();
+      this.#byId.set(n, stmt);
+    }
+    const rows = stmt.all(...Array.from(ids)) as unknown[][];
+    if (rows.length !== n) throw new TorchError('ERR_NOT_FOUND', `${n - rows.length} of the requested samples are not in '${this.file}'`);
+    const position = new Map<number, number>();
+    for (let i = 0; i < n; i++) position.set(ids[i], i);
+    const out: FieldValues = {};
+    for (const f of this.#fields) out[f.name] = allocate(f, n);
+    for (const row of rows) {
+      const at = position.get(row[0] as number)!;
+      for (let j = 0; j < this.#fields.length; j++) {
+        const f = this.#fields[j];
+        const blob = row[j + 1] as Buffer;
+        new Uint8Array(out[f.name].buffer, at * blob.length, blob.length).set(blob);
+      }
+    }
+    return out;
+  }
+
+  /** Batches of a mode for one epoch, shuffled with a seed (or in order), each of `size` samples (the last may be smaller). */
+  *batches(mode: Mode, size: number, options: { shuffle?: boolean; seed?: number; dropLast?: boolean } = {}): Generator<FieldValues & { size?: never }, void> {
+    const ids = this.ids(mode);
+    if (options.shuffle ?? true) {
+      const rnd = new Random(options.seed ?? 0);
+      for (let i = ids.length - 1; i > 0; i--) {
+        const j = Math.floor(rnd.next() * (i + 1));
+        [ids[i], ids[j]] = [ids[j], ids[i]];
+      }
+    }
+    for (let at = 0; at < ids.length; at += size) {
+      const chunk = ids.subarray(at, Math.min(ids.length, at + size));
+      if (chunk.length < size && options.dropLast) return;
+      yield this.read(chunk) as never;
+    }
+  }
+
+  /** Writes each field of a mode as `<dir>/<mode>_<field>.npy` (shape [samples, ...field shape]). */
+  exportNpy(dir: string, mode: Mode = 'training'): string[] {
+    mkdirSync(dir, { recursive: true });
+    const ids = this.ids(mode);
+    const all = this.read(ids);
+    return this.#fields.map((f) => {
+      const file = path.join(dir, `${mode}_${f.name}.npy`);
+      writeFileSync(file, npy(all[f.name], [ids.length, ...f.shape], f.dtype));
+      return file;
+    });
+  }
+
+  /** Writes every field of a mode as one safetensors file (tensors named by field). */
+  exportSafetensors(file: string, mode: Mode = 'training'): void {
+    const ids = this.ids(mode);
+    const all = this.read(ids);
+    const tensors: Record<string, Tensor> = {};
+    for (const f of this.#fields) tensors[f.name] = new Tensor(all[f.name] as never, [ids.length, ...f.shape], f.dtype as DType);
+    writeFileSync(file, encodeSafetensors(tensors, { format: FORMAT, mode }));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function checkMode(mode: string): asserts mode is Mode {
+  if (!MODES.includes(mode as Mode)) throw new TorchError('ERR_ARGUMENT', `Expected 'training', 'validation' or 'prediction' for the mode but received ${describe(mode)}`);
+}
+
+const NPY_DESCR: Record<string, string> = { float32: '<f4', float64: '<f8', int32: '<i4', int64: '<i8', uint8: '|u1' };
+
+/** NumPy .npy v1.0 bytes for a C-order array. */
+export function npy(data: FieldArray, shape: number[], dtype: string): Buffer {
+  let header = `{'descr': '${NPY_DESCR[dtype]}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(header.length, 8);
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
