@@ -28,6 +28,11 @@ export interface EnvironmentManagerOptions {
   environmentOptions?: Record<string, unknown>;
   /** Serves environments' getPrediction(). */
   predictor?: Predictor;
+  /**
+   * Each worker starts on its next part as soon as it hands one over, so workers never wait
+   * for the main thread to store a batch (default true).
+   */
+  prefetch?: boolean;
 }
 
 /** A batch: each field's values for `size` samples, one after another. */
@@ -41,6 +46,7 @@ interface Slot {
   index: number;
   generation: number;
   worker: Worker;
+  prefetched: { count: number; batch: Promise<Batch> } | null;
   ready: Promise<Field[]>;
   busy: Map<number, { count: number; resolve: (b: Batch) => void; reject: (e: Error) => void }>;
 }
@@ -74,7 +80,7 @@ export class EnvironmentManager extends EventEmitter {
     if (workers > 0 && typeof options.environment === 'function') {
       throw new TorchError('ERR_ARGUMENT', 'Worker threads load the environment by module: pass { module, exportName } instead of a class');
     }
-    this.options = { workers, seed: options.seed ?? 0, simulationsPerStep: options.simulationsPerStep ?? 1, maxWrongSamplesPerStep: options.maxWrongSamplesPerStep ?? 10, ...options };
+    this.options = { workers, seed: options.seed ?? 0, simulationsPerStep: options.simulationsPerStep ?? 1, maxWrongSamplesPerStep: options.maxWrongSamplesPerStep ?? 10, prefetch: options.prefetch ?? true, ...options };
   }
 
   get fields(): Field[] {
@@ -112,7 +118,7 @@ export class EnvironmentManager extends EventEmitter {
     const worker = ENTRY.pathname.endsWith('.ts')
       ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(ENTRY.href)}); })`, { eval: true, workerData })
       : new Worker(ENTRY, { workerData });
-    const slot: Slot = { index, generation, worker, busy: new Map(), ready: null as never };
+    const slot: Slot = { index, generation, worker, busy: new Map(), ready: null as never, prefetched: null };
     slot.ready = new Promise((resolve, reject) => {
       const onMessage = (msg: { type: string; id: number; fields: Field[]; values: FieldValues; rejected: number; message: string; code?: string; input: FieldValues }) => {
         if (msg.type === 'ready') resolve(msg.fields);
@@ -169,6 +175,27 @@ export class EnvironmentManager extends EventEmitter {
     );
   }
 
+  /** Worker i's next `count` samples: the prefetched part when it has that size. */
+  async #part(i: number, count: number): Promise<Batch> {
+    await this.#slots[i].ready.catch(() => this.#slots[i].ready);
+    const slot = this.#slots[i];
+    let next: Promise<Batch>;
+    if (slot.prefetched && slot.prefetched.count === count) next = slot.prefetched.batch;
+    else {
+      // A prefetch of another size is still taken (its samples are the environment's next), then the request.
+      const stale = slot.prefetched;
+      next = stale ? stale.batch.then(() => this.#request(slot, count)) : this.#request(slot, count);
+    }
+    slot.prefetched = null;
+    const batch = await next;
+    if ((this.options.prefetch ?? true) && !this.#closed && this.#slots[i] === slot) {
+      const ahead = this.#request(slot, count);
+      ahead.catch(() => {}); // surfaces when taken
+      slot.prefetched = { count, batch: ahead };
+    }
+    return batch;
+  }
+
   #request(slot: Slot, count: number): Promise<Batch> {
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
@@ -187,9 +214,9 @@ export class EnvironmentManager extends EventEmitter {
     }
     const n = this.#slots.length;
     const parts = await Promise.all(
-      this.#slots.map((s, i) => {
+      this.#slots.map((_, i) => {
         const count = Math.floor(size / n) + (i < size % n ? 1 : 0);
-        return count > 0 ? s.ready.catch(() => this.#slots[i].ready).then(() => this.#request(this.#slots[i], count)) : null;
+        return count > 0 ? this.#part(i, count) : null;
       }),
     );
     return concat(this.#fields, parts.filter((p): p is Batch => p !== null), size);

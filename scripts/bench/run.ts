@@ -19,6 +19,7 @@ import * as ort from 'onnxruntime-node';
 import { TorchEntity, version, type NativeStepHandle } from '../../lib/index.ts';
 import { writeHistograms } from './histogram.ts';
 import { trainingThroughput, type TrainingRow } from './training.ts';
+import { dataThroughput, type DataFigures } from './data.ts';
 import { median, summarize, type Summary } from './stats.ts';
 
 const { values: opts } = parseArgs({
@@ -27,6 +28,7 @@ const { values: opts } = parseArgs({
     models: { type: 'string', default: 'M1,M2,M3' },
     rounds: { type: 'string', default: '20' },
     training: { type: 'boolean', default: true },
+    data: { type: 'boolean', default: true },
   },
   allowNegative: true,
 });
@@ -217,6 +219,16 @@ if (opts.training) {
   }
 }
 
+// --- data generation and the sample database ------------------------------------------
+let data: DataFigures | null = null;
+if (opts.data) {
+  console.log('\ndata: spring-chain environment (32 nodes, 200 load steps), SQLite sample database');
+  data = await dataThroughput(opts.quick);
+  checks.push({ model: 'data', what: '2 workers / 1 worker samples per second', value: data.workerSpeedup, target: '>= 1.7', ok: data.workerSpeedup >= 1.7 });
+  checks.push({ model: 'data', what: 'database writes per second (small samples)', value: data.writesPerSecond, target: '>= 100000', ok: data.writesPerSecond >= 100_000 });
+  checks.push({ model: 'data', what: 'random batches of 256 read per second', value: data.batchesReadPerSecond, target: '>= 300', ok: data.batchesReadPerSecond >= 300 });
+}
+
 // --- report ---------------------------------------------------------------------------
 const fmt = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`).padStart(10);
 console.log(`\ntorchloop ${version.torchloop}, libtorch ${version.libtorch}, ${version.blas}, threads ${version.threads}${opts.quick ? ' (quick run)' : ''}`);
@@ -231,6 +243,10 @@ if (training.length) {
     console.log(`  ${r.model.padEnd(22)} ${String(r.batch).padStart(5)}  ${String(r.threads).padStart(7)}  ${r.torchloopSync.toFixed(0).padStart(10)}  ${r.torchloopAsync.toFixed(0).padStart(8)}  ${r.pythonScripted.toFixed(0).padStart(17)}  ${r.pythonEager.toFixed(0).padStart(14)}`);
   }
 }
+if (data) {
+  console.log('\ndata generation, samples/s: ' + Object.entries(data.samplesPerSecond).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ') + `; 2 workers / 1 worker ${data.workerSpeedup.toFixed(2)}x`);
+  console.log(`sample database: ${data.writesPerSecond.toFixed(0)} writes/s (4 + 1 floats per sample), ${data.batchesReadPerSecond.toFixed(0)} shuffled batches of 256 read/s`);
+}
 console.log('\ntargets');
 for (const c of checks) console.log(`  ${c.ok ? 'met ' : 'MISS'}  ${c.model} ${c.what}: ${c.value.toFixed(3)} (target ${c.target})`);
 
@@ -241,6 +257,7 @@ const json = {
   quick: opts.quick,
   rows: rows.map(({ model, path: p, summary }) => ({ model, path: p, ...summary })),
   training,
+  data,
   targets: checks,
   notes,
 };
