@@ -26,3 +26,4 @@ export { DataGeneration, type DataGenerationOptions, type GenerationReport } fro
 export { SpringChainEnvironment, type SpringChainOptions } from './data/examples/spring-chain.ts';
 export { Random } from './data/random.ts';
 export type { FieldSpec, Field, FieldValues, FieldArray, FieldDtype } from './data/fields.ts';
+export { RemoteEnvironmentClient, RemoteSampleSink, type RemoteOptions, type RemoteClientOptions, type RemoteSinkOptions } from './data/remote.ts';

@@ -41,7 +41,7 @@ function newestMtime(paths) {
 const mtime = (p) => (existsSync(path.join(root, p)) ? statSync(path.join(root, p)).mtimeMs : 0);
 
 // 1. System packages.
-const APT = ['libtorch-dev', 'libopenblas0', 'python3-torch', 'cmake', 'g++'];
+const APT = ['libtorch-dev', 'libopenblas0', 'python3-torch', 'cmake', 'g++', 'nats-server'];
 function missingApt() {
   return APT.filter((p) => {
     try {

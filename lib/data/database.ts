@@ -115,7 +115,7 @@ export class DatabaseManager implements Disposable {
    * and folds them into the stored normalization. A sample with NaN, or an array of the wrong
    * length, is rejected with the field named, and nothing of the batch is written.
    */
-  add(mode: Mode, values: FieldValues, size: number): number[] {
+  add(mode: Mode, values: FieldValues, size: number, options: { batchKey?: string } = {}): number[] {
     checkMode(mode);
     for (const f of this.#fields) {
       const a = values[f.name];
@@ -135,7 +135,15 @@ export class DatabaseManager implements Disposable {
     const ids: number[] = new Array(size);
     const args: unknown[] = new Array(this.#fields.length + 1);
     args[0] = mode;
-    const write = this.db.transaction(() => {
+    if (options.batchKey !== undefined) {
+      this.db.exec('CREATE TABLE IF NOT EXISTS received_batches (key TEXT PRIMARY KEY, mode TEXT NOT NULL, samples INTEGER NOT NULL)');
+    }
+    const write = this.db.transaction((): number[] => {
+      // A keyed batch (from a remote client) is stored once: a redelivered one is skipped.
+      if (options.batchKey !== undefined) {
+        const fresh = this.db.prepare('INSERT OR IGNORE INTO received_batches VALUES (?, ?, ?)').run(options.batchKey, mode, size).changes;
+        if (fresh === 0) return [];
+      }
       for (let s = 0; s < size; s++) {
         for (let j = 0; j < this.#fields.length; j++) {
           const f = this.#fields[j];
@@ -146,9 +154,9 @@ export class DatabaseManager implements Disposable {
         ids[s] = Number(insert.run(...args).lastInsertRowid);
       }
       this.#foldNormalization(mode, values, size);
+      return ids;
     });
-    write();
-    return ids;
+    return write();
   }
 
   #foldNormalization(mode: Mode, values: FieldValues, size: number): void {
