@@ -27,3 +27,9 @@ export { SpringChainEnvironment, type SpringChainOptions } from './data/examples
 export { Random } from './data/random.ts';
 export type { FieldSpec, Field, FieldValues, FieldArray, FieldDtype } from './data/fields.ts';
 export { RemoteEnvironmentClient, RemoteSampleSink, type RemoteOptions, type RemoteClientOptions, type RemoteSinkOptions } from './data/remote.ts';
+export { loadExperiment, validateExperiment, writeResolved, ExperimentSchema, type Experiment } from './learn/config.ts';
+export { StatsManager, type EpochRecord } from './learn/stats.ts';
+export { EventWriter } from './learn/tensorboard.ts';
+export { NetworkManager, type DataTransformation } from './learn/network-manager.ts';
+export { saveCheckpoint, loadCheckpoint, type CheckpointState } from './learn/checkpoint.ts';
+export { TrainingPipeline, runPrediction, runEvaluation, buildNetwork, type TrainingHooks, type TrainingReport, type PredictionReport, type Metric } from './learn/pipelines.ts';

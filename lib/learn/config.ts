@@ -1,0 +1,196 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { TorchError } from '../errors.ts';
+
+/**
+ * One YAML experiment file (MI-Prometheus / the pose-estimation trainer's config.yaml):
+ * sections for environment, database, network, optimizer, training, validation, testing,
+ * checkpoint and stats. `defaults: [base.yaml, ...]` inherits (files relative to this one,
+ * merged in order, this file last); unknown keys are errors that name the nearest valid key;
+ * `--section.key value` overrides on the command line.
+ */
+const environment = z.strictObject({
+  module: z.string().default('lib/data/examples/spring-chain.ts'),
+  export: z.string().default('SpringChainEnvironment'),
+  options: z.record(z.string(), z.unknown()).default({}),
+  workers: z.number().int().min(0).default(0),
+  simulationsPerStep: z.number().int().min(1).default(1),
+  maxWrongSamplesPerStep: z.number().int().min(0).default(10),
+});
+const database = z.strictObject({
+  file: z.string().default('dataset.sqlite'),
+  source: z.enum(['generate-then-reload', 'always-produce', 'load']).default('generate-then-reload'),
+});
+const network = z.strictObject({
+  file: z.string().nullable().default(null),
+  mlp: z.strictObject({ sizes: z.array(z.number().int().min(1)).min(2), activation: z.enum(['tanh', 'relu', 'sigmoid', 'none']).default('tanh') }).nullable().default(null),
+  input: z.string().default('loads'),
+  target: z.string().default('displacements'),
+  normalize: z.boolean().default(true),
+});
+const optimizer = z.strictObject({
+  kind: z.enum(['sgd', 'adam', 'adamw', 'rmsprop']).default('adam'),
+  lr: z.number().positive().default(1e-3),
+  momentum: z.number().min(0).default(0),
+  weightDecay: z.number().min(0).default(0),
+  betas: z.tuple([z.number(), z.number()]).default([0.9, 0.999]),
+  clipNorm: z.number().min(0).default(0),
+  schedule: z.enum(['none', 'step', 'cosine']).default('none'),
+  stepSize: z.number().int().min(1).default(10),
+  gamma: z.number().positive().default(0.5),
+});
+const training = z.strictObject({
+  epochs: z.number().int().min(1).default(10),
+  batchSize: z.number().int().min(1).default(64),
+  batchesPerEpoch: z.number().int().min(1).default(20),
+  loss: z.enum(['mse', 'l1', 'smooth_l1', 'huber']).default('mse'),
+  earlyStopping: z.strictObject({ patience: z.number().int().min(1).default(5), minDelta: z.number().min(0).default(0) }).nullable().default(null),
+  async: z.boolean().default(false),
+});
+const validation = z.strictObject({
+  every: z.number().int().min(1).default(1),
+  samples: z.number().int().min(0).default(256),
+});
+const testing = z.strictObject({
+  samples: z.number().int().min(1).default(256),
+  metrics: z.array(z.enum(['mse', 'mae', 'max'])).default(['mse', 'mae']),
+});
+const checkpoint = z.strictObject({
+  dir: z.string().default('checkpoints'),
+  saveFrequency: z.number().int().min(0).default(0),
+  best: z.boolean().default(true),
+  last: z.boolean().default(true),
+});
+const stats = z.strictObject({
+  tensorboard: z.boolean().default(true),
+  csv: z.boolean().default(true),
+  plots: z.boolean().default(true),
+  window: z.number().int().min(1).default(10),
+  histogramsEvery: z.number().int().min(0).default(1),
+});
+const prediction = z.strictObject({
+  steps: z.number().int().min(1).default(100),
+  record: z.boolean().default(true),
+});
+
+export const ExperimentSchema = z.strictObject({
+  name: z.string().default('experiment'),
+  seed: z.number().int().min(0).default(0),
+  output: z.string().default('runs/experiment'),
+  environment: environment.prefault({}),
+  database: database.prefault({}),
+  network: network.prefault({}),
+  optimizer: optimizer.prefault({}),
+  training: training.prefault({}),
+  validation: validation.prefault({}),
+  testing: testing.prefault({}),
+  checkpoint: checkpoint.prefault({}),
+  stats: stats.prefault({}),
+  prediction: prediction.prefault({}),
+});
+export type Experiment = z.infer<typeof ExperimentSchema> & { baseDir: string };
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Deep merge: objects merge key by key, anything else replaces. */
+export function merge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(out[k]) ? merge(out[k] as Plain, v) : v;
+  return out;
+}
+
+function readYaml(file: string, seen: string[] = []): Plain {
+  const abs = path.resolve(file);
+  if (seen.includes(abs)) throw new TorchError('ERR_ARGUMENT', `Config inheritance loops: ${[...seen, abs].join(' -> ')}`);
+  if (!existsSync(abs)) throw new TorchError('ERR_NOT_FOUND', `No config file '${file}'`);
+  let doc: unknown;
+  try {
+    doc = YAML.parse(readFileSync(abs, 'utf8')) ?? {};
+  } catch (e) {
+    throw new TorchError('ERR_ARGUMENT', `'${file}' is not valid YAML: ${(e as Error).message}`);
+  }
+  if (!isPlain(doc)) throw new TorchError('ERR_ARGUMENT', `'${file}' must hold a mapping at the top`);
+  const { defaults, ...rest } = doc;
+  let merged: Plain = {};
+  for (const parent of (defaults as string[] | undefined) ?? []) merged = merge(merged, readYaml(path.resolve(path.dirname(abs), parent), [...seen, abs]));
+  return merge(merged, rest);
+}
+
+/** Sets `a.b.c` in an object from a command-line string (parsed as YAML: numbers, booleans, lists). */
+export function setPath(target: Plain, dotted: string, raw: string): void {
+  const keys = dotted.split('.');
+  let at = target;
+  for (const k of keys.slice(0, -1)) {
+    if (!isPlain(at[k])) at[k] = {};
+    at = at[k] as Plain;
+  }
+  at[keys[keys.length - 1]] = YAML.parse(raw);
+}
+
+function levenshtein(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length][b.length];
+}
+
+/** The keys a strict object schema accepts at a path (for "did you mean"). */
+function keysAt(pathParts: PropertyKey[]): string[] {
+  let schema: z.ZodType = ExperimentSchema;
+  for (const p of pathParts) {
+    let inner: unknown = schema;
+    while (inner && !(inner instanceof z.ZodObject)) inner = (inner as { _zod?: { def?: { innerType?: unknown } } })._zod?.def?.innerType;
+    if (!(inner instanceof z.ZodObject)) return [];
+    schema = inner.shape[String(p)] as z.ZodType;
+  }
+  let inner: unknown = schema;
+  while (inner && !(inner instanceof z.ZodObject)) inner = (inner as { _zod?: { def?: { innerType?: unknown } } })._zod?.def?.innerType;
+  return inner instanceof z.ZodObject ? Object.keys(inner.shape) : [];
+}
+
+/** Validates a merged document; errors name the key, what was wrong, and the nearest valid key for typos. */
+export function validateExperiment(doc: Plain, baseDir = process.cwd()): Experiment {
+  const r = ExperimentSchema.safeParse(doc);
+  if (r.success) return { ...r.data, baseDir };
+  const lines = r.error.issues.map((issue) => {
+    const where = issue.path.join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys
+        .map((k) => {
+          const valid = keysAt(issue.path);
+          const nearest = valid.map((v) => [v, levenshtein(k, v)] as const).sort((a, b) => a[1] - b[1])[0];
+          const full = where ? `${where}.${k}` : k;
+          return `unknown key '${full}'${nearest && nearest[1] <= Math.max(2, k.length / 2) ? ` (did you mean '${where ? `${where}.` : ''}${nearest[0]}'?)` : ''}; valid keys here: ${valid.join(', ')}`;
+        })
+        .join('\n');
+    }
+    return `'${where}': ${issue.message}`;
+  });
+  throw new TorchError('ERR_ARGUMENT', `Invalid experiment config:\n  ${lines.join('\n  ')}`);
+}
+
+/** Reads a config file (with its defaults), applies overrides, validates. */
+export function loadExperiment(file: string, overrides: Record<string, string> = {}): Experiment {
+  const doc = readYaml(file);
+  for (const [k, v] of Object.entries(overrides)) setPath(doc, k, v);
+  return validateExperiment(doc, path.dirname(path.resolve(file)));
+}
+
+/** Paths in a config are relative to the config file. */
+export function resolvePath(exp: Experiment, p: string): string {
+  return path.isAbsolute(p) ? p : path.resolve(exp.baseDir, p);
+}
+
+/** Writes the resolved config next to the outputs; returns its path. */
+export function writeResolved(exp: Experiment): string {
+  const out = resolvePath(exp, exp.output);
+  mkdirSync(out, { recursive: true });
+  const file = path.join(out, 'config.resolved.yaml');
+  const { baseDir, ...doc } = exp;
+  writeFileSync(file, `# resolved from ${baseDir}\n${YAML.stringify(doc)}`);
+  return file;
+}

@@ -1,0 +1,304 @@
+import path from 'node:path';
+import { TorchError } from '../errors.ts';
+import { Model } from '../model.ts';
+import { manualSeed } from '../runtime.ts';
+import { nn } from '../train/nn.ts';
+import type { TrainerOptions } from '../train/trainer.ts';
+import { DataManager } from '../data/data-manager.ts';
+import { DatabaseManager, type Mode, type Normalization } from '../data/database.ts';
+import { EnvironmentManager } from '../data/environment-manager.ts';
+import type { FieldValues } from '../data/fields.ts';
+import { ProgressBar } from '../data/progress.ts';
+import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
+import { resolvePath, writeResolved, type Experiment } from './config.ts';
+import { NetworkManager, type DataTransformation } from './network-manager.ts';
+import { StatsManager, type EpochRecord } from './stats.ts';
+
+export interface TrainingHooks {
+  onEpochStart?(epoch: number): void | Promise<void>;
+  onBatchEnd?(epoch: number, batch: number, loss: number): void | Promise<void>;
+  onEpochEnd?(record: EpochRecord): void | Promise<void>;
+}
+
+export interface TrainingReport {
+  epochs: number;
+  lastEpoch: number;
+  stoppedEarly: boolean;
+  bestValLoss: number | null;
+  history: EpochRecord[];
+  output: string;
+  checkpoints: string[];
+  plots: string[];
+  secondsPerEpoch: number;
+}
+
+function environmentsFor(exp: Experiment, workers = exp.environment.workers): EnvironmentManager {
+  return new EnvironmentManager({
+    environment: { module: resolvePath(exp, exp.environment.module), exportName: exp.environment.export },
+    workers,
+    seed: exp.seed,
+    simulationsPerStep: exp.environment.simulationsPerStep,
+    maxWrongSamplesPerStep: exp.environment.maxWrongSamplesPerStep,
+    environmentOptions: exp.environment.options,
+  });
+}
+
+function trainerOptions(exp: Experiment): TrainerOptions {
+  const o = exp.optimizer;
+  return {
+    optimizer: o.kind,
+    lr: o.lr,
+    momentum: o.kind === 'sgd' || o.kind === 'rmsprop' ? o.momentum : undefined,
+    weightDecay: o.weightDecay,
+    betas: o.kind === 'adam' || o.kind === 'adamw' ? o.betas : undefined,
+    clipNorm: o.clipNorm,
+    loss: exp.training.loss,
+    schedule: o.schedule === 'step' ? { kind: 'step', stepSize: o.stepSize, gamma: o.gamma } : o.schedule === 'cosine' ? { kind: 'cosine', tMax: exp.training.epochs * exp.training.batchesPerEpoch } : { kind: 'none' },
+  };
+}
+
+/** The network an experiment names: a .pt file, or an MLP built from the config (seeded). */
+export function buildNetwork(exp: Experiment): Model {
+  if (exp.network.file) return Model.loadSync(resolvePath(exp, exp.network.file));
+  if (exp.network.mlp) return nn.mlp(exp.network.mlp.sizes, { activation: exp.network.mlp.activation, seed: exp.seed });
+  throw new TorchError('ERR_ARGUMENT', "The config's network needs a file or an mlp section");
+}
+
+function openDatabase(exp: Experiment, fields?: EnvironmentManager['fields']): DatabaseManager {
+  return DatabaseManager.open(resolvePath(exp, exp.database.file), fields && fields.length ? { fields } : {});
+}
+
+function sizeOf(values: FieldValues, db: DatabaseManager): number {
+  const f = db.fields[0];
+  return values[f.name].length / f.size;
+}
+
+/**
+ * Training (DeepPhysX's training pipeline, MI-Prometheus's trainer worker): epochs x batches
+ * from the database or from environments online, validation every N epochs, early
+ * stopping, hooks, statistics and checkpoints; `resume` continues from a checkpoint exactly.
+ */
+export class TrainingPipeline {
+  readonly exp: Experiment;
+  readonly options: { hooks?: TrainingHooks; transformation?: DataTransformation; resume?: string; progress?: boolean };
+
+  constructor(exp: Experiment, options: TrainingPipeline['options'] = {}) {
+    this.exp = exp;
+    this.options = options;
+  }
+
+  async execute(): Promise<TrainingReport> {
+    const exp = this.exp;
+    const out = resolvePath(exp, exp.output);
+    writeResolved(exp);
+    manualSeed(exp.seed);
+    const needEnvs = exp.database.source !== 'load';
+    const envs = needEnvs || exp.validation.samples > 0 ? environmentsFor(exp) : null;
+    let envsStarted = false;
+    const startEnvs = async () => {
+      if (envs && !envsStarted) {
+        await envs.start();
+        envsStarted = true;
+      }
+    };
+    if (needEnvs) await startEnvs();
+    const db = openDatabase(exp, envs && envsStarted ? envs.fields : undefined);
+    const checkpoints: string[] = [];
+    const stats = new StatsManager({ dir: out, tensorboard: exp.stats.tensorboard, csv: exp.stats.csv, plots: exp.stats.plots, window: exp.stats.window });
+    let network: NetworkManager | null = null;
+    try {
+      // Held-out data for validation, produced once (the same environments, its own mode).
+      const missing = exp.validation.samples - db.count('validation');
+      if (missing > 0) {
+        await startEnvs();
+        if (!envs) throw new TorchError('ERR_ARGUMENT', 'Validation needs samples: generate them or give the environment');
+        for (let left = missing; left > 0; ) {
+          const b = await envs.getBatch(Math.min(256, left));
+          db.add('validation', b.values, b.size);
+          left -= b.size;
+        }
+      }
+
+      // Resume or start.
+      let state: CheckpointState | null = null;
+      let model: Model;
+      if (this.options.resume) {
+        const loaded = await loadCheckpoint(this.options.resume);
+        model = loaded.model;
+        state = loaded.state;
+        if (!state) throw new TorchError('ERR_ARGUMENT', `'${this.options.resume}' has no checkpoint state (.json) beside it`);
+        stats.restore(state.history, state.step);
+      } else {
+        model = buildNetwork(exp);
+      }
+      const normalization: Record<string, Normalization> | null = !exp.network.normalize
+        ? null
+        : state?.normalization ?? (db.count('training') > 0 ? db.normalization('training') : db.count('validation') > 0 ? db.normalization('validation') : null);
+      network = new NetworkManager({ model, input: exp.network.input, target: exp.network.target, normalization, transformation: this.options.transformation, trainer: { ...trainerOptions(exp), resume: !!state } });
+
+      // A database that already holds an epoch's samples is reused.
+      const reuse = exp.database.source === 'generate-then-reload' && db.count('training') >= exp.training.batchSize * exp.training.batchesPerEpoch;
+      const data = new DataManager({
+        source: reuse ? 'load' : exp.database.source,
+        database: db,
+        environments: envsStarted ? envs! : undefined,
+        batchSize: exp.training.batchSize,
+        batchesPerEpoch: exp.training.batchesPerEpoch,
+        seed: exp.seed,
+      });
+
+      let best = state?.bestValLoss ?? null;
+      let patience = state?.epochsWithoutImprovement ?? 0;
+      let stoppedEarly = false;
+      const first = state ? state.epoch + 1 : 0;
+      const bar = new ProgressBar('training', exp.training.epochs, this.options.progress ?? true);
+      const t0 = performance.now();
+      let lastEpoch = first - 1;
+      for (let epoch = first; epoch < exp.training.epochs; epoch++) {
+        const e0 = performance.now();
+        await this.options.hooks?.onEpochStart?.(epoch);
+        let sum = 0, batches = 0;
+        for await (const batch of data.epoch(epoch)) {
+          const loss = await network.train(batch.values, batch.size, exp.training.async);
+          stats.batch(loss);
+          sum += loss;
+          batches++;
+          await this.options.hooks?.onBatchEnd?.(epoch, batches - 1, loss);
+        }
+        let valLoss: number | null = null;
+        if (exp.validation.samples > 0 && (epoch + 1) % exp.validation.every === 0) {
+          let vs = 0, vn = 0;
+          for (const values of db.batches('validation', 256, { shuffle: false })) {
+            const n = sizeOf(values, db);
+            vs += network.evaluate(values, n) * n;
+            vn += n;
+          }
+          valLoss = vs / vn;
+        }
+        if (exp.stats.histogramsEvery > 0 && (epoch + 1) % exp.stats.histogramsEvery === 0) stats.histograms(model, epoch);
+        const record = stats.epoch({ epoch, loss: sum / Math.max(1, batches), valLoss, lr: network.trainer!.lr, seconds: (performance.now() - e0) / 1000 });
+        lastEpoch = epoch;
+        let improved = false;
+        if (valLoss !== null) {
+          const minDelta = exp.training.earlyStopping?.minDelta ?? 0;
+          improved = best === null || valLoss < best - minDelta;
+          if (improved) {
+            best = valLoss;
+            patience = 0;
+          } else patience++;
+        }
+        const snapshot = (): CheckpointState => ({ epoch, step: stats.step, bestValLoss: best, epochsWithoutImprovement: patience, normalization, config: exp, history: stats.history });
+        const dir = path.join(out, exp.checkpoint.dir);
+        if (exp.checkpoint.saveFrequency > 0 && (epoch + 1) % exp.checkpoint.saveFrequency === 0) checkpoints.push(saveCheckpoint(dir, `epoch-${epoch + 1}`, network.trainer!, snapshot()));
+        if (exp.checkpoint.best && improved) checkpoints.push(saveCheckpoint(dir, 'best', network.trainer!, snapshot()));
+        if (exp.checkpoint.last) checkpoints.push(saveCheckpoint(dir, 'last', network.trainer!, snapshot()));
+        await this.options.hooks?.onEpochEnd?.(record);
+        bar.update(epoch + 1, `epochs, loss ${record.loss.toExponential(3)}${valLoss !== null ? `, val ${valLoss.toExponential(3)}` : ''}`);
+        if (exp.training.earlyStopping && patience >= exp.training.earlyStopping.patience) {
+          stoppedEarly = true;
+          break;
+        }
+      }
+      const ran = lastEpoch - first + 1;
+      return {
+        epochs: ran,
+        lastEpoch,
+        stoppedEarly,
+        bestValLoss: best,
+        history: stats.history,
+        output: out,
+        checkpoints: [...new Set(checkpoints)],
+        plots: stats.close(),
+        secondsPerEpoch: ran > 0 ? (performance.now() - t0) / 1000 / ran : 0,
+      };
+    } finally {
+      network?.dispose();
+      db.close();
+      if (envsStarted) await envs!.close();
+    }
+  }
+}
+
+export interface PredictionReport {
+  steps: number;
+  /** RMS error of the predicted target against the simulation's own, in the field's units. */
+  rmse: number;
+  /** RMS of the target itself, for scale. */
+  targetRms: number;
+  /** Mean physics residual the predictions leave (environment's applyPrediction), against the simulation's. */
+  predictedResidual: number;
+  simulatedResidual: number;
+  seconds: number;
+}
+
+/**
+ * Prediction: the network drives the environment for N steps (DeepPhysX's prediction
+ * pipeline): each step the environment simulates, the network predicts the target from the
+ * input, and applyPrediction() receives it; errors against the true simulation are
+ * recorded (and the samples with their predictions stored in 'prediction' mode).
+ */
+export async function runPrediction(exp: Experiment, checkpoint: string, options: { steps?: number; record?: boolean } = {}): Promise<PredictionReport> {
+  const { model, state } = await loadCheckpoint(checkpoint);
+  const envs = environmentsFor(exp, 0);
+  await envs.start();
+  const env = envs.environment!;
+  const network = new NetworkManager({ model, input: exp.network.input, target: exp.network.target, normalization: state?.normalization ?? null });
+  const record = options.record ?? exp.prediction.record;
+  const db = record ? openDatabase(exp, env.fields) : null;
+  const steps = options.steps ?? exp.prediction.steps;
+  let se = 0, ss = 0, n = 0, resPred = 0, resSim = 0;
+  const t0 = performance.now();
+  try {
+    for (let s = 0; s < steps; s++) {
+      const { values } = await envs.getBatch(1);
+      resSim += Number((values.residual as Float32Array | undefined)?.[0] ?? 0);
+      const pred = network.predict(values, 1);
+      await env.applyPrediction({ [exp.network.target]: pred.data as Float32Array });
+      resPred += (env as unknown as { lastResidual?: number }).lastResidual ?? 0;
+      const truth = values[exp.network.target] as Float32Array;
+      const p = pred.data as Float32Array;
+      for (let i = 0; i < truth.length; i++) {
+        se += (p[i] - truth[i]) ** 2;
+        ss += truth[i] ** 2;
+        n++;
+      }
+      if (db) db.add('prediction', { ...values, [exp.network.target]: Float32Array.from(p) }, 1);
+    }
+  } finally {
+    db?.close();
+    await envs.close();
+    model.dispose();
+  }
+  return { steps, rmse: Math.sqrt(se / n), targetRms: Math.sqrt(ss / n), predictedResidual: resPred / steps, simulatedResidual: resSim / steps, seconds: (performance.now() - t0) / 1000 };
+}
+
+export type Metric = 'mse' | 'mae' | 'max' | ((prediction: Float32Array, target: Float32Array) => number);
+
+/** Metrics of a checkpoint on a held-out mode of the database, in the target's units. */
+export async function runEvaluation(exp: Experiment, checkpoint: string, options: { mode?: Mode; metrics?: Record<string, Metric> } = {}): Promise<Record<string, number> & { samples: number }> {
+  const { model, state } = await loadCheckpoint(checkpoint);
+  const db = openDatabase(exp);
+  const network = new NetworkManager({ model, input: exp.network.input, target: exp.network.target, normalization: state?.normalization ?? null });
+  const metrics: Record<string, Metric> = options.metrics ?? Object.fromEntries(exp.testing.metrics.map((m) => [m, m]));
+  const preds: number[] = [], targets: number[] = [];
+  try {
+    for (const values of db.batches(options.mode ?? 'validation', 256, { shuffle: false })) {
+      const n = sizeOf(values, db);
+      preds.push(...(network.predict(values, n).data as Float32Array));
+      targets.push(...(values[exp.network.target] as Float32Array));
+    }
+  } finally {
+    db.close();
+    model.dispose();
+  }
+  if (!targets.length) throw new TorchError('ERR_NOT_FOUND', `No '${options.mode ?? 'validation'}' samples to evaluate on in ${exp.database.file}`);
+  const p = Float32Array.from(preds), t = Float32Array.from(targets);
+  const result: Record<string, number> = { samples: t.length };
+  for (const [name, m] of Object.entries(metrics)) {
+    if (typeof m === 'function') result[name] = m(p, t);
+    else if (m === 'mse') result[name] = p.reduce((a, v, i) => a + (v - t[i]) ** 2, 0) / p.length;
+    else if (m === 'mae') result[name] = p.reduce((a, v, i) => a + Math.abs(v - t[i]), 0) / p.length;
+    else result[name] = p.reduce((a, v, i) => Math.max(a, Math.abs(v - t[i])), 0);
+  }
+  return result as Record<string, number> & { samples: number };
+}

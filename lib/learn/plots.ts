@@ -1,0 +1,55 @@
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+export interface Series {
+  name: string;
+  points: [number, number][];
+}
+
+/** A line chart (log y when the data spans decades) as SVG, and PNG through resvg when it is installed. */
+export function writeLineChart(file: string, title: string, xLabel: string, yLabel: string, series: Series[]): string[] {
+  const W = 640, H = 380, pad = { l: 70, r: 150, t: 36, b: 48 };
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd'];
+  const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+  if (all.length === 0) return [];
+  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs) || 1];
+  const positive = ys.every((y) => y > 0);
+  const log = positive && Math.max(...ys) / Math.min(...ys) > 30;
+  const f = (y: number) => (log ? Math.log10(y) : y);
+  const [y0, y1] = [f(Math.min(...ys)), f(Math.max(...ys))];
+  const px = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (W - pad.l - pad.r);
+  const py = (y: number) => pad.t + (1 - (f(y) - y0) / (y1 - y0 || 1)) * (H - pad.t - pad.b);
+  const parts = [
+    `<text x="${(W - pad.r + pad.l) / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${title}</text>`,
+    `<line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" stroke="#333"/>`,
+    `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${H - pad.b}" stroke="#333"/>`,
+    `<text x="${(W - pad.r + pad.l) / 2}" y="${H - 10}" text-anchor="middle" font-size="12">${xLabel}</text>`,
+    `<text x="16" y="${H / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${H / 2})">${yLabel}${log ? ' (log)' : ''}</text>`,
+  ];
+  for (let i = 0; i <= 4; i++) {
+    const yv = log ? 10 ** (y0 + ((y1 - y0) * i) / 4) : y0 + ((y1 - y0) * i) / 4;
+    const y = py(yv);
+    parts.push(`<line x1="${pad.l - 4}" y1="${y}" x2="${W - pad.r}" y2="${y}" stroke="#ddd"/><text x="${pad.l - 6}" y="${y + 4}" text-anchor="end" font-size="10">${yv.toPrecision(3)}</text>`);
+    const xv = x0 + ((x1 - x0) * i) / 4;
+    parts.push(`<text x="${px(xv)}" y="${H - pad.b + 16}" text-anchor="middle" font-size="10">${+xv.toPrecision(4)}</text>`);
+  }
+  series.forEach((s, i) => {
+    const pts = s.points.filter(([, y]) => Number.isFinite(y) && (!log || y > 0));
+    if (!pts.length) return;
+    parts.push(`<polyline points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}" fill="none" stroke="${colors[i % 5]}" stroke-width="1.8"/>`);
+    parts.push(`<rect x="${W - pad.r + 12}" y="${pad.t + 8 + i * 18}" width="14" height="3" fill="${colors[i % 5]}"/><text x="${W - pad.r + 30}" y="${pad.t + 13 + i * 18}" font-size="11">${s.name}</text>`);
+  });
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, Arial, sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>`;
+  writeFileSync(file, svg);
+  const out = [file];
+  try {
+    const { Resvg } = createRequire(import.meta.url)('@resvg/resvg-js');
+    const png = file.replace(/\.svg$/, '.png');
+    writeFileSync(png, new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng());
+    out.push(png);
+  } catch {
+    // Without resvg the SVG is the picture.
+  }
+  return out;
+}

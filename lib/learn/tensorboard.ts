@@ -1,0 +1,80 @@
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import protobuf from 'protobufjs';
+
+const require = createRequire(import.meta.url);
+const crc32c = require('crc-32/crc32c') as { buf(b: Uint8Array, seed?: number): number };
+
+// The subset of TensorFlow's event.proto / summary.proto that TensorBoard reads for scalars and histograms.
+const root = protobuf.parse(`
+syntax = "proto3";
+message HistogramProto { double min = 1; double max = 2; double num = 3; double sum = 4; double sum_squares = 5;
+  repeated double bucket_limit = 6 [packed = true]; repeated double bucket = 7 [packed = true]; }
+message SummaryValue { string tag = 1; float simple_value = 2; HistogramProto histo = 5; }
+message Summary { repeated SummaryValue value = 1; }
+message Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5; }
+`).root;
+const Event = root.lookupType('Event');
+
+/** TFRecord's masked CRC-32C. */
+function masked(data: Uint8Array): number {
+  const crc = crc32c.buf(data) >>> 0;
+  return ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
+}
+
+/**
+ * Writes TensorBoard event files (`events.out.tfevents.<time>.<host>`): TFRecord framing
+ * (length, masked CRC-32C of the length, the Event proto, its masked CRC-32C).
+ */
+export class EventWriter {
+  readonly file: string;
+  #fd: number;
+
+  constructor(dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.file = path.join(dir, `events.out.tfevents.${Math.floor(Date.now() / 1000)}.${hostname()}`);
+    this.#fd = openSync(this.file, 'w');
+    this.#write({ wall_time: Date.now() / 1000, step: 0, file_version: 'brain.Event:2' });
+  }
+
+  scalar(tag: string, value: number, step: number): void {
+    this.#write({ wall_time: Date.now() / 1000, step, summary: { value: [{ tag, simple_value: value }] } });
+  }
+
+  /** A histogram of values (weights, gradients) with `bins` equal-width buckets. */
+  histogram(tag: string, values: ArrayLike<number>, step: number, bins = 30): void {
+    let min = Infinity, max = -Infinity, sum = 0, sumSquares = 0;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v < min) min = v;
+      if (v > max) max = v;
+      sum += v;
+      sumSquares += v * v;
+    }
+    const width = (max - min) / bins || 1;
+    const bucket = new Array(bins).fill(0);
+    for (let i = 0; i < values.length; i++) bucket[Math.min(bins - 1, Math.floor((values[i] - min) / width))]++;
+    const bucketLimit = bucket.map((_, i) => min + (i + 1) * width);
+    this.#write({
+      wall_time: Date.now() / 1000,
+      step,
+      summary: { value: [{ tag, histo: { min, max, num: values.length, sum, sum_squares: sumSquares, bucket_limit: bucketLimit, bucket } }] },
+    });
+  }
+
+  #write(event: Record<string, unknown>): void {
+    const data = Event.encode(Event.fromObject(event)).finish();
+    const header = Buffer.alloc(12);
+    header.writeBigUInt64LE(BigInt(data.length), 0);
+    header.writeUInt32LE(masked(header.subarray(0, 8)), 8);
+    const footer = Buffer.alloc(4);
+    footer.writeUInt32LE(masked(data), 0);
+    writeSync(this.#fd, Buffer.concat([header, data, footer]));
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
+}
