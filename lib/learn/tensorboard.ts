@@ -15,7 +15,7 @@ message HistogramProto { double min = 1; double max = 2; double num = 3; double 
 message SummaryValue { string tag = 1; float simple_value = 2; HistogramProto histo = 5; }
 message Summary { repeated SummaryValue value = 1; }
 message Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5; }
-`).root;
+`, { keepCase: true }).root;
 const Event = root.lookupType('Event');
 
 /** TFRecord's masked CRC-32C. */

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+/**
+ * The torchloop command line:
+ *   torchloop generate|train|predict|evaluate CONFIG.yaml [--section.key value ...] [--json]
+ *   torchloop inspect model.pt [--json]
+ *   torchloop bench [-- bench options]
+ * Config keys given as --a.b value override the file (the value is read as YAML: 1e-3, true, [1, 2]).
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { Command } from 'commander';
+import { DataGeneration } from '../data/data-generation.ts';
+import { TorchError } from '../errors.ts';
+import { Model } from '../model.ts';
+import { version } from '../runtime.ts';
+import { loadExperiment, resolvePath, writeResolved } from '../learn/config.ts';
+import { TrainingPipeline, runEvaluation, runPrediction } from '../learn/pipelines.ts';
+
+// Top-level config keys that hold a value (the sections are set as --section.key).
+const TOP_LEVEL = ['name', 'seed', 'output'];
+
+/** Splits `--a.b value` pairs (and --name/--seed/--output: config overrides) from the options commander knows. */
+export function splitOverrides(argv: string[]): { rest: string[]; overrides: Record<string, string> } {
+  const rest: string[] = [], overrides: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = new RegExp(`^--((?:${TOP_LEVEL.join('|')})|[A-Za-z_]\\w*\\.[\\w.]+)(?:=(.*))?$`).exec(a);
+    if (m) {
+      if (m[2] !== undefined) overrides[m[1]] = m[2];
+      else if (i + 1 < argv.length) overrides[m[1]] = argv[++i];
+      else throw new TorchError('ERR_ARGUMENT', `Override ${a} needs a value`);
+    } else rest.push(a);
+  }
+  return { rest, overrides };
+}
+
+function output(json: boolean, value: unknown, text: () => string): void {
+  console.log(json ? JSON.stringify(value) : text());
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { rest, overrides } = splitOverrides(argv);
+  const program = new Command('torchloop').description('Run, train and feed TorchScript models from Node.js').version(version.torchloop).showHelpAfterError();
+  program.exitOverride();
+
+  program
+    .command('generate <config>')
+    .description('fill the database with samples from the environments')
+    .option('--batches <n>', 'batches to produce (default: training.batchesPerEpoch)')
+    .option('--mode <mode>', 'training | validation | prediction', 'training')
+    .option('--json', 'machine-readable output')
+    .action(async (config: string, o: { batches?: string; mode: string; json?: boolean }) => {
+      const exp = loadExperiment(config, overrides);
+      writeResolved(exp);
+      const report = await new DataGeneration({
+        environment: { module: resolvePath(exp, exp.environment.module), exportName: exp.environment.export },
+        environmentOptions: exp.environment.options,
+        workers: exp.environment.workers,
+        seed: exp.seed,
+        database: resolvePath(exp, exp.database.file),
+        batchNb: Number(o.batches ?? exp.training.batchesPerEpoch),
+        batchSize: exp.training.batchSize,
+        mode: o.mode as 'training',
+        progress: !o.json,
+      }).execute();
+      output(!!o.json, report, () => `${report.samples} samples in ${report.seconds.toFixed(1)} s (${report.samplesPerSecond.toFixed(0)}/s) -> ${report.file}`);
+    });
+
+  program
+    .command('train <config>')
+    .description('train the network of an experiment')
+    .option('--resume <checkpoint>', 'continue from a checkpoint (.pt with its .json)')
+    .option('--json', 'machine-readable output')
+    .action(async (config: string, o: { resume?: string; json?: boolean }) => {
+      const exp = loadExperiment(config, overrides);
+      const r = await new TrainingPipeline(exp, { resume: o.resume, progress: !o.json }).execute();
+      output(!!o.json, r, () => `${r.epochs} epoch(s)${r.stoppedEarly ? ' (stopped early)' : ''}, best validation loss ${r.bestValLoss?.toExponential(3) ?? 'n/a'}, ${r.secondsPerEpoch.toFixed(2)} s/epoch\noutputs in ${r.output}`);
+    });
+
+  program
+    .command('predict <config>')
+    .description('let the network drive the environment and compare with the simulation')
+    .requiredOption('--checkpoint <file>', 'a checkpoint: path, file:// or http(s):// URL')
+    .option('--steps <n>', 'prediction steps')
+    .option('--json', 'machine-readable output')
+    .action(async (config: string, o: { checkpoint: string; steps?: string; json?: boolean }) => {
+      const exp = loadExperiment(config, overrides);
+      const r = await runPrediction(exp, o.checkpoint, { steps: o.steps ? Number(o.steps) : undefined });
+      output(!!o.json, r, () => `${r.steps} steps: RMS error ${r.rmse.toExponential(3)} (target RMS ${r.targetRms.toExponential(3)}), residual ${r.predictedResidual.toExponential(3)} vs simulation ${r.simulatedResidual.toExponential(3)}`);
+    });
+
+  program
+    .command('evaluate <config>')
+    .description('metrics of a checkpoint on held-out samples')
+    .requiredOption('--checkpoint <file>', 'a checkpoint: path, file:// or http(s):// URL')
+    .option('--mode <mode>', 'the held-out mode', 'validation')
+    .option('--json', 'machine-readable output')
+    .action(async (config: string, o: { checkpoint: string; mode: string; json?: boolean }) => {
+      const exp = loadExperiment(config, overrides);
+      const r = await runEvaluation(exp, o.checkpoint, { mode: o.mode as 'validation' });
+      output(!!o.json, r, () => Object.entries(r).map(([k, v]) => `${k}: ${v}`).join('\n'));
+    });
+
+  program
+    .command('inspect <model>')
+    .description("a TorchScript file's methods, signatures and parameter count")
+    .option('--json', 'machine-readable output')
+    .action((file: string, o: { json?: boolean }) => {
+      using m = Model.loadSync(file);
+      const params = m.parameters();
+      const count = Object.values(params).reduce((a, t) => a + t.numel, 0);
+      const info = { file, methods: m.methods.map((name) => m.signature(name)), parameters: count, tensors: Object.fromEntries(Object.entries(params).map(([k, t]) => [k, [...t.shape]])), libtorch: version.libtorch };
+      output(!!o.json, info, () =>
+        [`${file}: ${count} parameters in ${Object.keys(params).length} tensors`, ...info.methods.map((s) => `  ${s.name}(${s.arguments.map((a) => `${a.name}: ${a.type}`).join(', ')}) -> ${s.returns}`)].join('\n'),
+      );
+    });
+
+  program
+    .command('bench')
+    .description('npm run bench: latency and throughput against the baselines')
+    .allowUnknownOption()
+    .action(() => {
+      const script = path.resolve(import.meta.dirname, '../../scripts/bench/run.ts');
+      const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...rest.slice(rest.indexOf('bench') + 1)], { stdio: 'inherit' });
+      process.exitCode = r.status ?? 1;
+    });
+
+  await program.parseAsync(rest, { from: 'user' });
+}
+
+const isMain = process.argv[1] && path.resolve(process.argv[1]).replace(/\.[jt]s$/, '') === import.meta.filename.replace(/\.[jt]s$/, '');
+if (isMain) {
+  main(process.argv.slice(2)).catch((e: Error & { code?: string; exitCode?: number }) => {
+    if (e.code?.startsWith('commander.')) process.exit(e.exitCode ?? 1); // commander printed it
+    console.error(`torchloop: ${e instanceof TorchError ? `${e.code}: ` : ''}${e.message}`);
+    process.exit(1);
+  });
+}
