@@ -156,7 +156,9 @@ export class DatabaseManager implements Disposable {
       this.#foldNormalization(mode, values, size);
       return ids;
     });
-    return write();
+    const written = write();
+    if (written.length) this.#ids.delete(mode); // cached ids of this mode are stale
+    return written;
   }
 
   #foldNormalization(mode: Mode, values: FieldValues, size: number): void {
@@ -205,11 +207,18 @@ export class DatabaseManager implements Disposable {
     return this.normalization(mode);
   }
 
-  /** Sample ids of a mode, in insertion order. */
+  #ids = new Map<Mode, Int32Array>();
+
+  /** Sample ids of a mode, in insertion order (a copy: callers may shuffle it). */
   ids(mode: Mode): Int32Array {
     checkMode(mode);
-    const rows = this.db.prepare('SELECT id FROM samples WHERE mode = ? ORDER BY id').raw().all(mode) as [number][];
-    return Int32Array.from(rows, (r) => r[0]);
+    let ids = this.#ids.get(mode);
+    if (!ids) {
+      const rows = this.db.prepare('SELECT id FROM samples WHERE mode = ? ORDER BY id').raw().all(mode) as [number][];
+      ids = Int32Array.from(rows, (r) => r[0]);
+      this.#ids.set(mode, ids);
+    }
+    return ids.slice();
   }
 
   /** Reads samples by id (random access) into batch arrays, in the order given. */
@@ -220,19 +229,24 @@ export class DatabaseManager implements Disposable {
       stmt = this.db.prepare(`SELECT id, ${this.#fields.map((f) => `"${f.name}"`).join(', ')} FROM samples WHERE id IN (${new Array(n).fill('?').join(',')})`).raw();
       this.#byId.set(n, stmt);
     }
-    const rows = stmt.all(...Array.from(ids)) as unknown[][];
+    const rows = stmt.all(...(ids as number[])) as unknown[][];
     if (rows.length !== n) throw new TorchError('ERR_NOT_FOUND', `${n - rows.length} of the requested samples are not in '${this.file}'`);
     const position = new Map<number, number>();
     for (let i = 0; i < n; i++) position.set(ids[i], i);
     const out: FieldValues = {};
-    for (const f of this.#fields) out[f.name] = allocate(f, n);
-    for (const row of rows) {
+    // One Buffer view per field; each row's blob is copied into place natively.
+    const views: Buffer[] = [];
+    const sizes: number[] = [];
+    for (const f of this.#fields) {
+      const a = allocate(f, n);
+      out[f.name] = a;
+      views.push(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+      sizes.push(ARRAY_FOR[f.dtype].BYTES_PER_ELEMENT * f.size);
+    }
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r];
       const at = position.get(row[0] as number)!;
-      for (let j = 0; j < this.#fields.length; j++) {
-        const f = this.#fields[j];
-        const blob = row[j + 1] as Buffer;
-        new Uint8Array(out[f.name].buffer, at * blob.length, blob.length).set(blob);
-      }
+      for (let j = 0; j < views.length; j++) (row[j + 1] as Buffer).copy(views[j], at * sizes[j]);
     }
     return out;
   }

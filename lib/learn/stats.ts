@@ -93,6 +93,7 @@ export class StatsManager {
       tb.scalar('loss/epoch_window_var', variance, full.epoch);
       if (full.valLoss !== null) tb.scalar('loss/validation', full.valLoss, full.epoch);
       tb.scalar('lr', full.lr, full.epoch);
+      tb.flush(); // once per epoch: TensorBoard sees the run as it goes
     }
     if (this.#csv !== null) {
       if (!this.#csvColumns) {

@@ -31,12 +31,15 @@ function masked(data: Uint8Array): number {
 export class EventWriter {
   readonly file: string;
   #fd: number;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true });
     this.file = path.join(dir, `events.out.tfevents.${Math.floor(Date.now() / 1000)}.${hostname()}`);
     this.#fd = openSync(this.file, 'w');
     this.#write({ wall_time: Date.now() / 1000, step: 0, file_version: 'brain.Event:2' });
+    this.flush();
   }
 
   scalar(tag: string, value: number, step: number): void {
@@ -65,16 +68,29 @@ export class EventWriter {
   }
 
   #write(event: Record<string, unknown>): void {
-    const data = Event.encode(Event.fromObject(event)).finish();
+    // encode() takes plain objects shaped like the message (fromObject's conversions are slow).
+    const data = Event.encode(event).finish();
     const header = Buffer.alloc(12);
     header.writeBigUInt64LE(BigInt(data.length), 0);
     header.writeUInt32LE(masked(header.subarray(0, 8)), 8);
     const footer = Buffer.alloc(4);
     footer.writeUInt32LE(masked(data), 0);
-    writeSync(this.#fd, Buffer.concat([header, data, footer]));
+    // Buffered: one write per flush (an epoch), not a system call per batch.
+    this.#pending.push(header, Buffer.from(data), footer);
+    this.#pendingBytes += 16 + data.length;
+    if (this.#pendingBytes > 1 << 20) this.flush();
+  }
+
+  /** Writes buffered events to the file. */
+  flush(): void {
+    if (!this.#pending.length) return;
+    writeSync(this.#fd, Buffer.concat(this.#pending));
+    this.#pending = [];
+    this.#pendingBytes = 0;
   }
 
   close(): void {
+    this.flush();
     closeSync(this.#fd);
   }
 }

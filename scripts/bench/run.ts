@@ -20,6 +20,7 @@ import { TorchEntity, version, type NativeStepHandle } from '../../lib/index.ts'
 import { writeHistograms } from './histogram.ts';
 import { trainingThroughput, type TrainingRow } from './training.ts';
 import { dataThroughput, type DataFigures } from './data.ts';
+import { pipelineOverhead, type PipelineFigures } from './pipeline.ts';
 import { median, summarize, type Summary } from './stats.ts';
 
 const { values: opts } = parseArgs({
@@ -29,6 +30,7 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '20' },
     training: { type: 'boolean', default: true },
     data: { type: 'boolean', default: true },
+    pipeline: { type: 'boolean', default: true },
   },
   allowNegative: true,
 });
@@ -229,6 +231,14 @@ if (opts.data) {
   checks.push({ model: 'data', what: 'random batches of 256 read per second', value: data.batchesReadPerSecond, target: '>= 300', ok: data.batchesReadPerSecond >= 300 });
 }
 
+// --- the training pipeline against a bare Trainer loop ---------------------------------
+let pipeline: PipelineFigures | null = null;
+if (opts.pipeline) {
+  console.log('\ntraining pipeline vs a bare Trainer loop (MLP 16-256-256-16, 40 batches of 64 per epoch)');
+  pipeline = await pipelineOverhead(opts.quick);
+  checks.push({ model: 'pipeline', what: 'time per epoch, pipeline / bare Trainer loop', value: pipeline.ratio, target: '<= 1.1', ok: pipeline.ratio <= 1.1 });
+}
+
 // --- report ---------------------------------------------------------------------------
 const fmt = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`).padStart(10);
 console.log(`\ntorchloop ${version.torchloop}, libtorch ${version.libtorch}, ${version.blas}, threads ${version.threads}${opts.quick ? ' (quick run)' : ''}`);
@@ -247,6 +257,9 @@ if (data) {
   console.log('\ndata generation, samples/s: ' + Object.entries(data.samplesPerSecond).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ') + `; 2 workers / 1 worker ${data.workerSpeedup.toFixed(2)}x`);
   console.log(`sample database: ${data.writesPerSecond.toFixed(0)} writes/s (4 + 1 floats per sample), ${data.batchesReadPerSecond.toFixed(0)} shuffled batches of 256 read/s`);
 }
+if (pipeline) {
+  console.log(`training pipeline: ${(pipeline.pipelineSecondsPerEpoch * 1000).toFixed(1)} ms/epoch against ${(pipeline.bareSecondsPerEpoch * 1000).toFixed(1)} ms for a bare Trainer loop (${pipeline.ratio.toFixed(3)}x)`);
+}
 console.log('\ntargets');
 for (const c of checks) console.log(`  ${c.ok ? 'met ' : 'MISS'}  ${c.model} ${c.what}: ${c.value.toFixed(3)} (target ${c.target})`);
 
@@ -258,6 +271,7 @@ const json = {
   rows: rows.map(({ model, path: p, summary }) => ({ model, path: p, ...summary })),
   training,
   data,
+  pipeline,
   targets: checks,
   notes,
 };
