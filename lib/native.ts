@@ -57,6 +57,8 @@ export interface NativeTrainer {
   evaluate(inputs: unknown[], target: unknown): Promise<number>;
   info(): { lr: number; optimizerSteps: number; microSteps: number; restored: boolean; config: string };
   save(path: string): void;
+  /** Gradients of the last update by parameter name (when created with keepGradients). */
+  gradients(): Record<string, Tensor>;
   dispose(): void;
 }
 

@@ -69,6 +69,7 @@ const stats = z.strictObject({
   plots: z.boolean().default(true),
   window: z.number().int().min(1).default(10),
   histogramsEvery: z.number().int().min(0).default(1),
+  live: z.strictObject({ port: z.number().int().min(0).max(65535).default(0) }).nullable().default(null),
 });
 const prediction = z.strictObject({
   steps: z.number().int().min(1).default(100),

@@ -104,7 +104,8 @@ export class TrainingPipeline {
     if (needEnvs) await startEnvs();
     const db = openDatabase(exp, envs && envsStarted ? envs.fields : undefined);
     const checkpoints: string[] = [];
-    const stats = new StatsManager({ dir: out, tensorboard: exp.stats.tensorboard, csv: exp.stats.csv, plots: exp.stats.plots, window: exp.stats.window });
+    const stats = new StatsManager({ dir: out, tensorboard: exp.stats.tensorboard, csv: exp.stats.csv, plots: exp.stats.plots, window: exp.stats.window, live: exp.stats.live });
+    stats.liveUrl().then((url) => url && process.stderr.write(`live curves: ${url}\n`));
     let network: NetworkManager | null = null;
     try {
       // Held-out data for validation, produced once (the same environments, its own mode).
@@ -134,7 +135,7 @@ export class TrainingPipeline {
       const normalization: Record<string, Normalization> | null = !exp.network.normalize
         ? null
         : state?.normalization ?? (db.count('training') > 0 ? db.normalization('training') : db.count('validation') > 0 ? db.normalization('validation') : null);
-      network = new NetworkManager({ model, input: exp.network.input, target: exp.network.target, normalization, transformation: this.options.transformation, trainer: { ...trainerOptions(exp), resume: !!state } });
+      network = new NetworkManager({ model, input: exp.network.input, target: exp.network.target, normalization, transformation: this.options.transformation, trainer: { ...trainerOptions(exp), resume: !!state, keepGradients: exp.stats.histogramsEvery > 0 } });
 
       // A database that already holds an epoch's samples is reused.
       const reuse = exp.database.source === 'generate-then-reload' && db.count('training') >= exp.training.batchSize * exp.training.batchesPerEpoch;
@@ -175,7 +176,7 @@ export class TrainingPipeline {
           }
           valLoss = vs / vn;
         }
-        if (exp.stats.histogramsEvery > 0 && (epoch + 1) % exp.stats.histogramsEvery === 0) stats.histograms(model, epoch);
+        if (exp.stats.histogramsEvery > 0 && (epoch + 1) % exp.stats.histogramsEvery === 0) stats.histograms(model, epoch, network.trainer!.gradients());
         const record = stats.epoch({ epoch, loss: sum / Math.max(1, batches), valLoss, lr: network.trainer!.lr, seconds: (performance.now() - e0) / 1000 });
         lastEpoch = epoch;
         let improved = false;

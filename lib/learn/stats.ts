@@ -1,6 +1,8 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Model } from '../model.ts';
+import type { Tensor } from '../tensor.ts';
+import { LivePage } from './live.ts';
 import { writeLineChart } from './plots.ts';
 import { EventWriter } from './tensorboard.ts';
 
@@ -11,6 +13,8 @@ export interface StatsOptions {
   plots?: boolean;
   /** Epochs in the window for the epoch loss's mean and variance (default 10). */
   window?: number;
+  /** Serve a live page of the curves on 127.0.0.1:port (0 picks a port). Nothing opens a browser. */
+  live?: { port: number } | null;
 }
 
 export interface EpochRecord {
@@ -40,6 +44,7 @@ export class StatsManager {
   #window: number;
   #plots: boolean;
   #step = 0;
+  #live: LivePage | null = null;
 
   constructor(options: StatsOptions) {
     this.dir = options.dir;
@@ -48,6 +53,12 @@ export class StatsManager {
     if (options.csv !== false) this.#csv = openSync(path.join(this.dir, 'stats.csv'), 'w');
     this.#window = options.window ?? 10;
     this.#plots = options.plots ?? true;
+    if (options.live) this.#live = new LivePage(options.live.port, () => ({ history: this.history, batches: this.batchLosses }));
+  }
+
+  /** Resolves to the live page's URL once it listens (null without one). */
+  liveUrl(): Promise<string | null> {
+    return this.#live ? this.#live.url : Promise.resolve(null);
   }
 
   get tensorboardFile(): string | null {
@@ -68,16 +79,18 @@ export class StatsManager {
     this.#step++;
     this.batchLosses.push([this.#step, loss]);
     this.#tb?.scalar('loss/batch', loss, this.#step);
+    this.#live?.send({ batch: [this.#step, loss] });
   }
 
   scalar(tag: string, value: number, step = this.#step): void {
     this.#tb?.scalar(tag, value, step);
   }
 
-  /** Weight histograms of every parameter (gradients are not kept by libtorch's optimizer after the step: weights only). */
-  histograms(model: Model, epoch: number): void {
+  /** Histograms of every parameter's weights and, when given, of the last update's gradients. */
+  histograms(model: Model, epoch: number, gradients?: Record<string, Tensor>): void {
     if (!this.#tb) return;
     for (const [name, t] of Object.entries(model.parameters())) this.#tb.histogram(`weights/${name}`, t.data as Float32Array, epoch);
+    for (const [name, g] of Object.entries(gradients ?? {})) this.#tb.histogram(`gradients/${name}`, g.data as Float32Array, epoch);
   }
 
   epoch(record: Omit<EpochRecord, 'lossWindowMean' | 'lossWindowVar'>): EpochRecord {
@@ -86,6 +99,7 @@ export class StatsManager {
     const variance = window.reduce((a, b) => a + (b - mean) ** 2, 0) / window.length;
     const full: EpochRecord = { ...record, lossWindowMean: mean, lossWindowVar: variance };
     this.history.push(full);
+    this.#live?.send({ epoch: full });
     const tb = this.#tb;
     if (tb) {
       tb.scalar('loss/epoch', full.loss, full.epoch);
@@ -107,6 +121,7 @@ export class StatsManager {
 
   /** Writes the plots and closes the files; returns what it wrote. */
   close(): string[] {
+    this.#live?.close();
     this.#tb?.close();
     if (this.#csv !== null) closeSync(this.#csv);
     this.#csv = null;

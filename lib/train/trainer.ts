@@ -36,6 +36,8 @@ export interface TrainerOptions {
   schedule?: { kind: 'step'; stepSize: number; gamma?: number } | { kind: 'cosine'; tMax: number; etaMin?: number } | { kind: 'none' };
   /** Restore the optimizer state saved with the model, when there is one (default true). */
   resume?: boolean;
+  /** Keep a copy of the gradients of the last update (for histograms; costs a copy per update). */
+  keepGradients?: boolean;
 }
 
 type Input = Tensor | TypedArray | unknown;
@@ -114,6 +116,11 @@ export class Trainer implements Disposable {
   /** Whether the optimizer state saved with the model was restored. */
   get restored(): boolean {
     return this.#native.info().restored;
+  }
+
+  /** Gradients of the last optimizer update by parameter name (needs keepGradients). */
+  gradients(): Record<string, Tensor> {
+    return this.#native.gradients();
   }
 
   /** Saves the model as TorchScript with the optimizer state in the archive (torch.jit.load ignores it). */

@@ -68,7 +68,7 @@ std::string toJson(const TrainerConfig& c, int64_t optimizerSteps, int64_t micro
     << ",\"dampening\":" << c.dampening << ",\"beta1\":" << c.beta1 << ",\"beta2\":" << c.beta2 << ",\"eps\":" << c.eps << ",\"alpha\":" << c.alpha
     << ",\"weightDecay\":" << c.weightDecay << ",\"amsgrad\":" << (c.amsgrad ? "true" : "false") << ",\"loss\":\"" << c.loss << "\",\"lossBeta\":" << c.lossBeta
     << ",\"method\":\"" << c.method << "\",\"clipNorm\":" << c.clipNorm << ",\"clipValue\":" << c.clipValue << ",\"accumulate\":" << c.accumulate
-    << ",\"schedule\":\"" << c.schedule << "\",\"stepSize\":" << c.stepSize << ",\"gamma\":" << c.gamma << ",\"tMax\":" << c.tMax << ",\"etaMin\":" << c.etaMin
+    << ",\"schedule\":\"" << c.schedule << "\",\"stepSize\":" << c.stepSize << ",\"gamma\":" << c.gamma << ",\"tMax\":" << c.tMax << ",\"etaMin\":" << c.etaMin << ",\"keepGradients\":" << (c.keepGradients ? "true" : "false")
     << ",\"optimizerSteps\":" << optimizerSteps << ",\"microSteps\":" << microSteps << "}";
   return o.str();
 }
@@ -79,8 +79,11 @@ Trainer::Trainer(std::shared_ptr<ModelCore> model, TrainerConfig config) : model
   if (config_.loss.rfind("method:", 0) == 0 && !model_->hasMethod(config_.loss.substr(7))) {
     throw Error(Code::NotFound, "The model has no loss method '" + config_.loss.substr(7) + "'");
   }
-  for (const auto& p : model_->module().parameters(true)) {
-    if (p.requires_grad()) params_.push_back(p);
+  for (const auto& p : model_->module().named_parameters(true)) {
+    if (p.value.requires_grad()) {
+      params_.push_back(p.value);
+      paramNames_.push_back(p.name);
+    }
   }
   if (params_.empty()) throw Error(Code::Argument, "The model has no trainable parameters (none requires grad)");
   model_->markTrained();
@@ -145,6 +148,10 @@ double Trainer::step(std::vector<c10::IValue> inputs, const c10::IValue& target)
     if (microSteps_ % config_.accumulate == 0) {
       if (config_.clipValue > 0) torch::nn::utils::clip_grad_value_(params_, config_.clipValue);
       if (config_.clipNorm > 0) torch::nn::utils::clip_grad_norm_(params_, config_.clipNorm);
+      if (config_.keepGradients) {
+        lastGradients_.clear();
+        for (const auto& p : params_) lastGradients_.push_back(p.grad().defined() ? p.grad().detach().clone() : at::zeros_like(p));
+      }
       optimizer_->step();
       optimizer_->zero_grad();
       ++optimizerSteps_;
@@ -172,6 +179,13 @@ double Trainer::evaluate(std::vector<c10::IValue> inputs, const c10::IValue& tar
   } catch (const std::exception& e) {
     throw classify(e, Code::Runtime, "evaluate failed");
   }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Trainer::lastGradients() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (size_t i = 0; i < lastGradients_.size(); ++i) out.emplace_back(paramNames_[i], lastGradients_[i]);
+  return out;
 }
 
 void Trainer::save(const std::string& path) {

@@ -35,6 +35,7 @@ struct TrainerConfig {
   double gamma = 0.1;              // ... multiply lr by gamma
   int64_t tMax = 1;                // cosine: period in optimizer steps
   double etaMin = 0;               // cosine: floor
+  bool keepGradients = false;      // copy the gradients of the last update (for histograms)
 };
 
 class Trainer {
@@ -53,6 +54,9 @@ class Trainer {
   const TrainerConfig& config() const { return config_; }
   MethodSignature modelSignature() const { return model_->signature(config_.method); }
 
+  // The gradients of the last optimizer update, by parameter name (keepGradients).
+  std::vector<std::pair<std::string, at::Tensor>> lastGradients();
+
   // Saves the model with this trainer's state in the archive.
   void save(const std::string& path);
   // Restores state written by save() into the model's archive (false if there is none).
@@ -65,6 +69,8 @@ class Trainer {
   std::shared_ptr<ModelCore> model_;
   TrainerConfig config_;
   std::vector<at::Tensor> params_;
+  std::vector<std::string> paramNames_;
+  std::vector<at::Tensor> lastGradients_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   int64_t optimizerSteps_ = 0, microSteps_ = 0;
   std::mutex mutex_;

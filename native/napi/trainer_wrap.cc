@@ -87,6 +87,7 @@ TrainerConfig trainerConfigFromJs(const Napi::Object& o) {
     else if (k == "gamma") c.gamma = num();
     else if (k == "tMax") c.tMax = static_cast<int64_t>(num());
     else if (k == "etaMin") c.etaMin = num();
+    else if (k == "keepGradients") c.keepGradients = boolean();
     else throw Error(Code::Argument, "Unknown trainer option '" + k + "'");
   }
   validate(c);
@@ -102,6 +103,7 @@ Napi::Function TrainerWrap::Init(Napi::Env env) {
                          InstanceMethod<&TrainerWrap::Evaluate>("evaluate"),
                          InstanceMethod<&TrainerWrap::Info>("info"),
                          InstanceMethod<&TrainerWrap::Save>("save"),
+                         InstanceMethod<&TrainerWrap::Gradients>("gradients"),
                          InstanceMethod<&TrainerWrap::Dispose>("dispose"),
                      });
 }
@@ -176,6 +178,15 @@ Napi::Value TrainerWrap::Save(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsString()) throw Error(Code::Argument, "Expected a path for save");
     trainer(env).save(info[0].As<Napi::String>().Utf8Value());
     return env.Undefined();
+  });
+}
+
+Napi::Value TrainerWrap::Gradients(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    Napi::Object o = Napi::Object::New(env);
+    for (const auto& [name, g] : trainer(env).lastGradients()) o.Set(name, tensorToJs(env, g, true));
+    return o;
   });
 }
 

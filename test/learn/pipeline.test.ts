@@ -61,7 +61,7 @@ describe('training pipeline', () => {
     );
     expect(decoded[0].file_version).toBe('brain.Event:2');
     const tags = new Set(decoded.map((e) => e.tag).filter(Boolean));
-    for (const t of ['loss/batch', 'loss/epoch', 'loss/epoch_window_mean', 'loss/epoch_window_var', 'loss/validation', 'lr', 'weights/l0_weight']) expect(tags.has(t)).toBe(true);
+    for (const t of ['loss/batch', 'loss/epoch', 'loss/epoch_window_mean', 'loss/epoch_window_var', 'loss/validation', 'lr', 'weights/l0_weight', 'gradients/l0_weight']) expect(tags.has(t)).toBe(true);
     const epochLoss = decoded.filter((e) => e.tag === 'loss/epoch').map((e) => e.value!);
     epochLoss.forEach((v, i) => expect(v).toBeCloseTo(r.history[i].loss, 5));
     const histo = decoded.find((e) => e.tag === 'weights/l0_weight')!.histogram!;

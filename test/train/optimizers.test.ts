@@ -18,3 +18,20 @@ describe('optimizers behave like torch.optim', () => {
     for (const [pname, saved] of Object.entries(expected.params)) expectClose(params[pname], saved as never, 2e-5);
   });
 });
+
+describe('gradients', () => {
+  it('keepGradients returns the last update\'s gradients: for plain SGD, w1 = w0 - lr * g', () => {
+    using model = Model.loadSync(fixture('small.pt'));
+    using trainer = new Trainer(model, { optimizer: 'sgd', lr: 0.1, keepGradients: true });
+    const before = model.parameters();
+    const [x, y] = E.optim.batches[0].map((t: never) => tensorOf(t));
+    trainer.stepSync([x], y);
+    const grads = trainer.gradients();
+    const after = model.parameters();
+    expect(Object.keys(grads).sort()).toEqual(Object.keys(before).sort());
+    for (const k of Object.keys(before)) {
+      const w0 = before[k].data as Float32Array, w1 = after[k].data as Float32Array, g = grads[k].data as Float32Array;
+      for (let i = 0; i < w0.length; i++) expect(w1[i]).toBeCloseTo(w0[i] - 0.1 * g[i], 6);
+    }
+  });
+});
