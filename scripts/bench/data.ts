@@ -15,7 +15,7 @@ const chain = { module: path.resolve(import.meta.dirname, '../../lib/data/exampl
 /** Generation throughput (1 and 2 worker threads, and in-thread), database writes and random batch reads. */
 export async function dataThroughput(quick: boolean): Promise<DataFigures> {
   const samplesPerSecond: Record<string, number> = {};
-  const batches = quick ? 4 : 12;
+  const batches = quick ? 4 : 24;
   for (const workers of [0, 1, 2]) {
     const m = new EnvironmentManager({ environment: chain, workers, seed: 1, environmentOptions: { nodes: 32, iterations: 200 } });
     await m.start();

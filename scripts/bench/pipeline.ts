@@ -44,10 +44,6 @@ export async function pipelineOverhead(quick: boolean, async = false): Promise<P
     'stats.histogramsEvery': '0',
     'training.async': String(async),
   });
-  const report = await new TrainingPipeline(exp, { progress: false }).execute();
-  // Skip the first epoch (JIT profiling) in both.
-  const pipelineSecondsPerEpoch = report.history.slice(1).reduce((a, h) => a + h.seconds, 0) / (epochs - 1);
-
   // The bare loop: the same batches, in memory, normalized once, straight into the Trainer.
   const db = DatabaseManager.open(dataset, { readonly: true });
   const norm = db.normalization('training');
@@ -57,17 +53,24 @@ export async function pipelineOverhead(quick: boolean, async = false): Promise<P
     return [new Tensor(x, [batchSize, 16]), new Tensor(y, [batchSize, 16])] as const;
   });
   db.close();
-  const net = nn.mlp(sizes, { activation: 'tanh', seed: 0 });
-  const trainer = new Trainer(net, { optimizer: 'adam', lr: 0.002, loss: 'mse' });
-  const times: number[] = [];
-  for (let e = 0; e < epochs; e++) {
-    const t0 = performance.now();
-    for (const [x, y] of data) trainer.stepSync([x], y);
-    times.push((performance.now() - t0) / 1000);
-  }
-  const bareSecondsPerEpoch = times.slice(1).reduce((a, b) => a + b, 0) / (epochs - 1);
-  trainer.dispose();
-  net.dispose();
+  const bare = () => {
+    const net = nn.mlp(sizes, { activation: 'tanh', seed: 0 });
+    const trainer = new Trainer(net, { optimizer: 'adam', lr: 0.002, loss: 'mse' });
+    const times: number[] = [];
+    for (let e = 0; e < epochs; e++) {
+      const t0 = performance.now();
+      for (const [x, y] of data) trainer.stepSync([x], y);
+      times.push((performance.now() - t0) / 1000);
+    }
+    trainer.dispose();
+    net.dispose();
+    return times.slice(1).reduce((a, b) => a + b, 0) / (epochs - 1); // the first epoch profiles the JIT
+  };
+  // Bare before and after the pipeline: this machine's speed drifts between phases.
+  const before = bare();
+  const report = await new TrainingPipeline(exp, { progress: false }).execute();
+  const pipelineSecondsPerEpoch = report.history.slice(1).reduce((a, h) => a + h.seconds, 0) / (epochs - 1);
+  const bareSecondsPerEpoch = (before + bare()) / 2;
   rmSync(dir, { recursive: true, force: true });
   return { pipelineSecondsPerEpoch, bareSecondsPerEpoch, ratio: pipelineSecondsPerEpoch / bareSecondsPerEpoch, batchesPerEpoch: batches, async };
 }
