@@ -1,5 +1,6 @@
 #include "trainer.h"
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/nn/utils/clip_grad.h>
 
 #include <cmath>
@@ -138,6 +139,10 @@ double Trainer::step(std::vector<c10::IValue> inputs, const c10::IValue& target)
   if (!wasTraining) module.train();
   try {
     torch::AutoGradMode grad(true);
+    // The plain interpreter with autograd, as eager PyTorch: the profiling executor's
+    // specialised (autodiff) graphs made a reloaded model's updates differ by an ulp and
+    // its speed drift between runs.
+    torch::jit::GraphOptimizerEnabledGuard plain(false);
     auto method = module.get_method(config_.method);
     c10::IValue pred = method(std::move(inputs));
     at::Tensor loss = computeLoss(pred, target);
@@ -172,6 +177,7 @@ double Trainer::evaluate(std::vector<c10::IValue> inputs, const c10::IValue& tar
   std::lock_guard<std::mutex> modelLock(model_->mutex());
   try {
     torch::NoGradGuard guard;  // not InferenceMode: see ModelCore::NoGradScope
+    torch::jit::GraphOptimizerEnabledGuard plain(false);
     auto method = model_->module().get_method(config_.method);
     return computeLoss(method(std::move(inputs)), target).item<double>();
   } catch (const Error&) {
