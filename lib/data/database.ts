@@ -252,7 +252,7 @@ export class DatabaseManager implements Disposable {
   }
 
   /** Batches of a mode for one epoch, shuffled with a seed (or in order), each of `size` samples (the last may be smaller). */
-  *batches(mode: Mode, size: number, options: { shuffle?: boolean; seed?: number; dropLast?: boolean } = {}): Generator<FieldValues & { size?: never }, void> {
+  *batches(mode: Mode, size: number, options: { shuffle?: boolean; seed?: number; dropLast?: boolean } = {}): Generator<FieldValues, void> {
     const ids = this.ids(mode);
     if (options.shuffle ?? true) {
       const rnd = new Random(options.seed ?? 0);
@@ -264,7 +264,7 @@ export class DatabaseManager implements Disposable {
     for (let at = 0; at < ids.length; at += size) {
       const chunk = ids.subarray(at, Math.min(ids.length, at + size));
       if (chunk.length < size && options.dropLast) return;
-      yield this.read(chunk) as never;
+      yield this.read(chunk);
     }
   }
 

@@ -5,7 +5,7 @@ import type { Tensor } from '../tensor.ts';
 import { Entity, type OutputSpec } from './entity.ts';
 import { LatencyStats, type LatencySummary } from './latency.ts';
 import type { Pool } from './pool.ts';
-import { InputSignal, OutputSignal, ScalarSignal, Signal, cycleError, type SignalArray, type SignalSpec } from './signal.ts';
+import { InputSignal, OutputSignal, ScalarSignal, type SignalArray, type SignalSpec } from './signal.ts';
 
 export interface TorchEntityOptions {
   pool?: Pool;
@@ -41,34 +41,6 @@ export interface WarmupReport {
   path: string;
 }
 
-/** Runs the model once per time tick for all outputs of the entity. */
-class ModelRun extends Signal {
-  constructor(
-    entity: TorchEntity,
-    private readonly owner: { inputs: InputSignal[]; step: () => void },
-  ) {
-    super(entity, '<run>');
-  }
-  get value(): undefined {
-    return undefined;
-  }
-  #busy = false;
-
-  recompute(t: number): void {
-    if (this.time === t) return;
-    if (this.#busy) throw cycleError(this, t);
-    this.#busy = true;
-    try {
-      const inputs = this.owner.inputs;
-      for (let i = 0; i < inputs.length; i++) inputs[i].recompute(t);
-      this.owner.step();
-      this.time = t;
-    } finally {
-      this.#busy = false;
-    }
-  }
-}
-
 /**
  * dg_pytorch in Node: an entity around a TorchScript model. Inputs are the method's
  * arguments in addInput order; outputs are its result (one tensor, or a tuple in addOutput
@@ -93,20 +65,17 @@ export class TorchEntity extends Entity {
   #step: NativeStep | null = null;
   #stepFn: (() => void) | null = null;
   #stats: Float64Array | null = null;
-  #run: ModelRun;
+  // Runs the model at most once per tick for all outputs: an output signal whose dependencies
+  // are the input signals (this very array, so later addInput calls count) and whose compute
+  // is the native step.
+  #run: OutputSignal;
   #options: TorchEntityOptions;
   #latency = new LatencyStats();
 
   constructor(name: string, options: TorchEntityOptions = {}) {
     super(name, { pool: options.pool });
     this.#options = options;
-    const self = this;
-    this.#run = new ModelRun(this, {
-      inputs: this.#inputs,
-      step() {
-        self.#stepOnce();
-      },
-    });
+    this.#run = new OutputSignal(this, '<run>', this.#inputs, () => this.#stepOnce(), null);
     this.addSignal(new ScalarSignal(this, 'last_run_duration_ms', () => (this.#stats ? this.#stats[0] : NaN), [this.#run]));
   }
 

@@ -1,4 +1,4 @@
-import { TorchError, expected } from '../errors.ts';
+import { expected } from '../errors.ts';
 import { Model } from '../model.ts';
 import { native } from '../native.ts';
 import type { Tensor } from '../tensor.ts';
@@ -44,8 +44,3 @@ export const nn = {
     return Model.compile(source, { parameters });
   },
 };
-
-/** Throws unless a value is a model built here or loaded (a helper for builders users write). */
-export function assertModel(m: unknown): asserts m is Model {
-  if (!(m instanceof Model)) throw new TorchError('ERR_ARGUMENT', 'Expected a Model');
-}
