@@ -2,7 +2,7 @@
 // interpreter, the StepRunner's plan and (where libtorch has CUDA) on the GPU, checks that
 // they agree, and prints per-step latency percentiles (the C++ floor).
 //
-//   core_check model.pt 1x48 [2x3 ...] [--device cuda[:N]] [--iters 20000] [--no-plan]
+//   core_check model.pt 1x48 [2x3 ...] [--device cuda[:N]] [--iters 20000] [--no-plan] [--train N]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +13,7 @@
 #include "core/model.h"
 #include "core/runtime.h"
 #include "core/step.h"
+#include "core/trainer.h"
 
 using namespace torchloop;
 
@@ -42,11 +43,13 @@ int main(int argc, char** argv) {
   std::string path = argv[1], device = "cpu";
   int64_t iters = 20000;
   bool usePlan = true;
+  int64_t trainSteps = 0;
   std::vector<TensorSpec> specs;
   for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
     else if (!std::strcmp(argv[i], "--iters") && i + 1 < argc) iters = std::stoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--no-plan")) usePlan = false;
+    else if (!std::strcmp(argv[i], "--train") && i + 1 < argc) trainSteps = std::stoll(argv[++i]);
     else specs.push_back({parseShape(argv[i]), at::kFloat});
   }
   applyRealtimeDefaults();
@@ -74,6 +77,32 @@ int main(int argc, char** argv) {
     std::vector<int64_t> ns(iters);
     runner.loop(iters, ns.data());
     report(("cpu step, " + runner.planStatus()).c_str(), ns);
+
+    if (trainSteps > 0) {
+      // Adam on a fixed random target: the loss must fall, save/restore must round-trip.
+      auto model = ModelCore::loadFile(path, "cpu");
+      TrainerConfig config;
+      config.lr = 1e-2;
+      config.keepGradients = true;
+      config.schedule = "cosine";
+      config.tMax = trainSteps;
+      Trainer trainer(model, config);
+      at::Tensor target = torch::randn_like(refT);
+      double first = 0, last = 0;
+      for (int64_t i = 0; i < trainSteps; ++i) {
+        last = trainer.step(args, target);
+        if (i == 0) first = last;
+      }
+      bool fell = last < first;
+      std::printf("training: loss %.5f -> %.5f over %lld steps: %s\n", first, last, static_cast<long long>(trainSteps), fell ? "falls" : "DOES NOT FALL");
+      failures += !fell;
+      trainer.save("/tmp/torchloop-core-check.pt");
+      auto reloaded = ModelCore::loadFile("/tmp/torchloop-core-check.pt", "cpu");
+      Trainer resumed(reloaded, config);
+      bool restored = resumed.restore() && resumed.optimizerSteps() == trainSteps;
+      std::printf("trainer state saved and restored: %s\n", restored ? "yes" : "NO");
+      failures += !restored;
+    }
 
     if (device != "cpu") {
       auto gpu = ModelCore::loadFile(path, device);
