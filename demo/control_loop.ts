@@ -11,6 +11,7 @@
  * the latency of the model runs and of the whole step, and warns when a step misses its budget.
  */
 import path from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { LatencyStats, Stopwatch, TorchEntity, plug, pool, version } from '../lib/index.ts';
 import { Arm, Trajectory } from './arm.ts';
@@ -98,7 +99,14 @@ function run(): void {
     }
   }
 }
+let gcs = 0;
+const gcObserver = new PerformanceObserver((list) => {
+  gcs += list.getEntries().length;
+});
+gcObserver.observe({ entryTypes: ['gc'] });
 run();
+await new Promise((r) => setTimeout(r, 20)); // GC entries are delivered asynchronously
+gcObserver.disconnect();
 
 // --- report ---------------------------------------------------------------------------
 report.forEach((rms, s) => console.log(`t=${s + 1}s  tracking error (RMS over joints) ${(rms * 1000).toFixed(2)} mrad`));
@@ -108,6 +116,7 @@ const whole = step.summary();
 console.log('\nlatency over %d steps           p50          p99          max', whole.count);
 console.log(`  last_run_duration_ms  ${us(model.p50)}  ${us(model.p99)}  ${us(model.max)}`);
 console.log(`  whole step            ${us(whole.p50)}  ${us(whole.p99)}  ${us(whole.max)}   (arm + controller + reference)`);
+console.log(`garbage collections during the loop: ${gcs}`);
 if (miss[0] > 0) {
   console.warn(`WARNING: ${miss[0]} of ${ticks} steps missed the ${(budgetMs * 1000).toFixed(0)} µs budget; worst ${(miss[1] * 1000).toFixed(1)} µs at t=${(miss[2] / HZ).toFixed(3)} s`);
 } else {
