@@ -77,3 +77,21 @@ describe('EnvironmentManager', () => {
     expect(Array.from(second.values.seed as Int32Array).every((s) => s >= 1000)).toBe(true); // produced by the replacements
   });
 });
+
+describe('getPrediction: the network serves environments mid-generation', () => {
+  const predictor = async (input: Record<string, ArrayLike<number>>) => ({ y: Float32Array.from(input.x as ArrayLike<number>, (v) => 2 * v + 1) });
+  it.each([0, 2])('with %i worker thread(s)', async (workers) => {
+    const m = new EnvironmentManager({ environment: { module: helpers, exportName: 'AskingEnvironment' }, workers, seed: 4, predictor });
+    await m.start();
+    const b = await m.getBatch(6);
+    await m.close();
+    const x = b.values.x as Float32Array, answer = b.values.answer as Float32Array;
+    for (let i = 0; i < x.length; i++) expect(answer[i]).toBeCloseTo(2 * x[i] + 1, 5);
+  });
+
+  it('without a predictor the environment gets a clear error', async () => {
+    const m = new EnvironmentManager({ environment: { module: helpers, exportName: 'AskingEnvironment' } });
+    await m.start();
+    await expect(m.getBatch(1)).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/No network serves predictions/) });
+  });
+});

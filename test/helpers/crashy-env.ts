@@ -30,3 +30,15 @@ export class PickyEnvironment extends Environment {
     return this.options.rejectAll ? false : this.n % 2 === 0;
   }
 }
+
+/** Asks the network for a prediction mid-step and stores what it got. */
+export class AskingEnvironment extends Environment {
+  create() {
+    this.defineTrainingFields([{ name: 'x', shape: [2] }, { name: 'answer', shape: [2] }]);
+  }
+  async step() {
+    const x = new Float32Array([this.random.uniform(), this.seed]);
+    const { y } = await this.getPrediction({ x });
+    this.setTrainingData({ x, answer: y as Float32Array });
+  }
+}
