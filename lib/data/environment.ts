@@ -149,9 +149,8 @@ export async function produce(
         throw new TorchError('ERR_RUNTIME', `The environment rejected ${wrong} samples in a row (maxWrongSamplesPerStep is ${maxWrong})`);
       }
     }
-    if (i === 0 && env.fields.some((f) => !(f.name in values))) {
-      for (const f of env.fields) values[f.name] ??= allocate(f, count);
-    }
+    // Fields declared by their first write (not by define*) appear after step().
+    if (Object.keys(values).length !== env.fields.length) for (const f of env.fields) values[f.name] ??= allocate(f, count);
     env.collect(values, i);
   }
   return { values, rejected };

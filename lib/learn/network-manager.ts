@@ -47,15 +47,22 @@ export class NetworkManager implements Disposable {
     this.trainer = options.trainer ? new Trainer(options.model, options.trainer) : null;
   }
 
+  #field(values: FieldValues, name: string): ArrayLike<number> {
+    const a = values[name];
+    if (!a) throw new TorchError('ERR_ARGUMENT', `The batch has no field '${name}' (fields: ${Object.keys(values).join(', ')})`);
+    return a as Float32Array;
+  }
+
+  /** The network's input: normalized, then through beforePrediction. */
+  #input(values: FieldValues, size: number): Tensor {
+    const xs = normalize(this.#field(values, this.options.input), this.options.normalization?.[this.options.input]);
+    const input = new Tensor(xs, [size, xs.length / size]);
+    return this.options.transformation?.beforePrediction ? this.options.transformation.beforePrediction(input) : input;
+  }
+
   #tensors(values: FieldValues, size: number): [Tensor, Tensor] {
-    const o = this.options;
-    const x = values[o.input], y = values[o.target];
-    if (!x || !y) throw new TorchError('ERR_ARGUMENT', `The batch has no field '${!x ? o.input : o.target}' (fields: ${Object.keys(values).join(', ')})`);
-    const xs = normalize(x as Float32Array, o.normalization?.[o.input]);
-    const ys = normalize(y as Float32Array, o.normalization?.[o.target]);
-    let input = new Tensor(xs, [size, xs.length / size]);
-    if (o.transformation?.beforePrediction) input = o.transformation.beforePrediction(input);
-    return [input, new Tensor(ys, [size, ys.length / size])];
+    const ys = normalize(this.#field(values, this.options.target), this.options.normalization?.[this.options.target]);
+    return [this.#input(values, size), new Tensor(ys, [size, ys.length / size])];
   }
 
   /** One training step on a batch; returns the loss. */
@@ -79,8 +86,7 @@ export class NetworkManager implements Disposable {
 
   /** Predicts the target field for a batch, denormalized (and through beforeApply). */
   predict(values: FieldValues, size: number): Tensor {
-    const [x] = this.#tensors({ ...values, [this.options.target]: values[this.options.target] ?? values[this.options.input] }, size);
-    const out: Tensor = this.model.forwardSync(x);
+    const out: Tensor = this.model.forwardSync(this.#input(values, size));
     let pred = new Tensor(normalize(out.data as Float32Array, this.options.normalization?.[this.options.target], true), out.shape);
     if (this.options.transformation?.beforeApply) pred = this.options.transformation.beforeApply(pred);
     return pred;

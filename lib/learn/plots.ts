@@ -40,7 +40,11 @@ export function writeLineChart(file: string, title: string, xLabel: string, yLab
     parts.push(`<polyline points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}" fill="none" stroke="${colors[i % 5]}" stroke-width="1.8"/>`);
     parts.push(`<rect x="${W - pad.r + 12}" y="${pad.t + 8 + i * 18}" width="14" height="3" fill="${colors[i % 5]}"/><text x="${W - pad.r + 30}" y="${pad.t + 13 + i * 18}" font-size="11">${s.name}</text>`);
   });
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, Arial, sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>`;
+  return writeSvg(file, `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, Arial, sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>`);
+}
+
+/** Writes an SVG and, when resvg is installed, a PNG beside it; returns the files written. */
+export function writeSvg(file: string, svg: string): string[] {
   writeFileSync(file, svg);
   const out = [file];
   try {

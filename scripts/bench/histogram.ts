@@ -1,5 +1,4 @@
-import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { writeSvg } from '../../lib/learn/plots.ts';
 
 /** One panel per model, one line per method: latency histograms on a log µs axis, as SVG (and PNG when resvg is installed). */
 export function writeHistograms(
@@ -49,16 +48,5 @@ export function writeHistograms(
       parts.push(`<text x="${x0 + W - 172}" y="${pad.t + 9 + si * 16}" font-size="11">${panel.series[si].name}</text>`);
     });
   });
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W * panels.length}" height="${H}" font-family="DejaVu Sans, Arial, sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>`;
-  writeFileSync(file, svg);
-  const written = [file];
-  try {
-    const { Resvg } = createRequire(import.meta.url)('@resvg/resvg-js');
-    const png = file.replace(/\.svg$/, '.png');
-    writeFileSync(png, new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng());
-    written.push(png);
-  } catch {
-    // resvg is a devDependency; without it the SVG is the picture.
-  }
-  return written;
+  return writeSvg(file, `<svg xmlns="http://www.w3.org/2000/svg" width="${W * panels.length}" height="${H}" font-family="DejaVu Sans, Arial, sans-serif"><rect width="100%" height="100%" fill="white"/>${parts.join('')}</svg>`);
 }
