@@ -4,7 +4,8 @@
  * the error says what was searched, which libtorch the finder sees, and what to run.
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
@@ -88,7 +89,13 @@ export interface NativeStep {
 }
 
 export interface NativeRuntimeInfo {
+  /** The libtorch headers the addon was compiled against. */
   libtorch: string;
+  /** The libtorch this process loaded (its own build settings say so). */
+  loadedLibtorch: string;
+  libtorchPath: string;
+  builtAgainst: string;
+  cpuCapability: string;
   cuda: boolean;
   cudaDeviceCount: number;
   threads: number;
@@ -115,39 +122,78 @@ interface NativeAddon {
 
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-function loadAddon(): NativeAddon {
+/**
+ * The addon file: $TORCHLOOP_ADDON when set (a second build, e.g. against another libtorch),
+ * else what node-gyp-build picks (build/Release, then prebuilds/).
+ */
+function addonPath(): string {
+  const chosen = process.env.TORCHLOOP_ADDON;
+  if (chosen) {
+    const file = path.resolve(chosen);
+    if (!existsSync(file)) throw new Error(`TORCHLOOP_ADDON=${chosen} does not exist`);
+    return file;
+  }
+  const require = createRequire(import.meta.url);
+  return (require('node-gyp-build') as { path(dir: string): string }).path(packageRoot);
+}
+
+/** What the addon file says it was built against (a string the build embeds), if readable. */
+function builtAgainst(file: string | undefined): string | undefined {
+  if (!file || !existsSync(file)) return undefined;
+  const bytes = readFileSync(file);
+  const at = bytes.indexOf('torchloop-built-against: ');
+  if (at < 0) return undefined;
+  const end = bytes.indexOf(0, at);
+  return bytes.subarray(at + 'torchloop-built-against: '.length, end).toString('utf8');
+}
+
+function nativeLoadError(cause: unknown, file: string | undefined): TorchError {
+  const reason = (cause as Error).message.split('\n')[0];
+  let finder: string;
+  try {
+    finder = execFileSync(process.execPath, [path.join(packageRoot, 'scripts', 'find-libtorch.mjs'), '--explain'], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30000,
+    }).trim();
+  } catch (e) {
+    finder = String((e as { stderr?: string }).stderr ?? e).trim();
+  }
+  const inRepo = existsSync(path.join(packageRoot, 'scripts', 'setup.mjs'));
+  const rebuild = inRepo ? '`npm run build:native`' : '`npm rebuild torchloop`';
+  const against = builtAgainst(file);
+  const unresolved = /undefined symbol|cannot open shared object|compiled against libtorch/.test(reason);
+  const searched = file ? file : `${path.join(packageRoot, 'build', 'Release')}, ${path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`)}`;
+  return new TorchError(
+    'ERR_NATIVE_LOAD',
+    `torchloop could not load its native addon: ${reason}\n` +
+      `Addon: ${searched}${file && !existsSync(file) ? ' (missing)' : ''}${against ? `, built against ${against}` : ''}\n` +
+      `libtorch finder:\n  ${finder.replace(/\n/g, '\n  ')}\n` +
+      (unresolved
+        ? `The addon and the libtorch it finds do not match (moved, removed or replaced since the build). Rebuild it against the libtorch above: ${rebuild}.\n`
+        : '') +
+      (inRepo
+        ? 'To fix: `npm run setup` (prepares libtorch and builds), or set LIBTORCH=/path/to/libtorch and run `npm run build:native`.'
+        : 'To fix: `npm rebuild torchloop` builds the addon against the libtorch the finder reports; to provide one, run `npx torchloop setup-libtorch` or see the list above.'),
+  );
+}
+
+function loadAddon(): { addon: NativeAddon; file: string } {
   // OpenBLAS reads this when libtorch loads it; a realtime step wants one thread.
   process.env.OPENBLAS_NUM_THREADS ??= '1';
-  const require = createRequire(import.meta.url);
+  let file: string | undefined;
   try {
-    const addon = require('node-gyp-build')(packageRoot) as NativeAddon;
-    addon.setup({ TorchError, Tensor });
-    return addon;
+    file = addonPath();
+    // RTLD_NOW: a symbol the loaded libtorch lacks fails here, at import, with a message,
+    // not later as a "symbol lookup error" that kills the process on the first call.
+    const mod = { exports: {} as NativeAddon };
+    process.dlopen(mod, file, os.constants.dlopen.RTLD_NOW);
+    mod.exports.setup({ TorchError, Tensor });
+    return { addon: mod.exports, file };
   } catch (cause) {
-    const searched = [path.join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`), path.join(packageRoot, 'build', 'Release')];
-    let libtorch = 'the finder could not run';
-    try {
-      libtorch = execFileSync(process.execPath, [path.join(packageRoot, 'scripts', 'find-libtorch.mjs'), '--explain'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }).trim();
-    } catch (e) {
-      libtorch = String((e as { stderr?: string }).stderr ?? e).trim();
-    }
-    const reason = (cause as Error).message.split('\n')[0];
-    const missingLib = /lib(torch|c10|openblas)[^:]*: cannot open shared object/.test(reason);
-    throw new TorchError(
-      'ERR_NATIVE_LOAD',
-      `torchloop could not load its native addon: ${reason}\n` +
-        `Searched: ${searched.map((s) => `${s}${existsSync(s) ? '' : ' (missing)'}`).join(', ')}\n` +
-        `libtorch finder:\n  ${libtorch.replace(/\n/g, '\n  ')}\n` +
-        (missingLib
-          ? 'The addon was built against a libtorch that is no longer there: install it (apt-get install libtorch-dev libopenblas0) or rebuild with `npm run build:native`.\n'
-          : '') +
-        'To fix: `npm run setup` (installs libtorch-dev and libopenblas0 when run as root, then builds), ' +
-        'or `npm run build:native` after setting LIBTORCH=/path/to/libtorch or Torch_DIR=/path/to/cmake/Torch.',
-    );
+    throw nativeLoadError(cause, file);
   }
 }
 
-export const native: NativeAddon = loadAddon();
+const loaded = loadAddon();
+export const native: NativeAddon = loaded.addon;
+/** The addon file this process loaded. */
+export const addonFile: string = loaded.file;

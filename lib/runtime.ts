@@ -1,24 +1,35 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { expected } from './errors.ts';
-import { native, packageRoot } from './native.ts';
+import { addonFile, native, packageRoot } from './native.ts';
 
 const pkg = createRequire(import.meta.url)(path.join(packageRoot, 'package.json')) as { version: string };
 
 /** Versions and capabilities of this build. */
 export interface VersionInfo {
   torchloop: string;
+  /** The libtorch in use, e.g. "2.13.0" (the addon refuses to load on any other major.minor). */
   libtorch: string;
+  /** Where that libtorch's libtorch_cpu was loaded from. */
+  libtorchPath: string;
+  /** The addon file in use. */
+  addon: string;
   /** Whether libtorch has CUDA and sees a GPU. */
   cuda: boolean;
   cudaDeviceCount: number;
   threads: number;
+  /** The BLAS libtorch calls and the kernels it picked, e.g. "OpenBLAS 0.3.21 (Haswell kernels)". */
   blas: string;
+  /** ATen's vectorised CPU kernels: "AVX512", "AVX2" or "DEFAULT". */
+  cpuCapability: string;
 }
 
 function readVersion(): VersionInfo {
   const r = native.runtimeInfo();
-  return { torchloop: pkg.version, libtorch: r.libtorch, cuda: r.cuda, cudaDeviceCount: r.cudaDeviceCount, threads: r.threads, blas: r.blas };
+  return {
+    torchloop: pkg.version, libtorch: r.loadedLibtorch || r.libtorch, libtorchPath: r.libtorchPath, addon: addonFile,
+    cuda: r.cuda, cudaDeviceCount: r.cudaDeviceCount, threads: r.threads, blas: r.blas, cpuCapability: r.cpuCapability,
+  };
 }
 
 /** @example version.cuda // false on a CPU-only libtorch */

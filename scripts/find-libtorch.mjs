@@ -1,74 +1,145 @@
 #!/usr/bin/env node
-// Finds libtorch for both builds (CMakeLists.txt and binding.gyp), so they cannot drift.
-// Order: $LIBTORCH (a libtorch folder), $Torch_DIR (a folder with TorchConfig.cmake), a
-// Python torch install (python3 on PATH, then /usr/bin/python3), the system's cmake/Torch.
+// Finds libtorch for every build (CMakeLists.txt, binding.gyp, the install script), so they
+// cannot drift. Candidates, in order:
+//   1. $LIBTORCH: a libtorch folder (the LibTorch zip, or a pip install's site-packages/torch);
+//   2. $Torch_DIR: a folder holding TorchConfig.cmake;
+//   3. the project's own pip torch: <package>/.torch (made by `npm run setup`);
+//   4. a pip torch that python3 on PATH imports ($TORCHLOOP_PYTHON first, when set);
+//   5. the system's: Debian's libtorch-dev (/usr/lib/<arch>/cmake/Torch) and /usr/local.
+// A candidate counts only when its headers, its libraries and its cmake files are all there
+// and agree on the version; the first that does wins, and the others are reported.
 //
-//   node scripts/find-libtorch.mjs            -> JSON: { source, cmakeDir, include[], libDir, cxxAbi, version }
-//   node scripts/find-libtorch.mjs --cmake-dir | --include | --lib-dir | --cxx-abi | --explain
+//   node scripts/find-libtorch.mjs              -> JSON { source, root, cmakeDir, include[], libDir, version, cxxAbi, cuda }
+//   node scripts/find-libtorch.mjs --explain    -> what was looked at and why each was taken or not
+//   node scripts/find-libtorch.mjs --cmake-dir | --lib-dir | --include | --cxx-abi | --version
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SYSTEM_DIRS = ['/usr/lib/x86_64-linux-gnu/cmake/Torch', '/usr/lib/aarch64-linux-gnu/cmake/Torch', '/usr/lib/cmake/Torch', '/usr/local/share/cmake/Torch'];
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ARCH_DIR = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch] ?? `${process.arch}-linux-gnu`;
+export const SYSTEM_DIRS = [`/usr/lib/${ARCH_DIR}/cmake/Torch`, '/usr/lib/cmake/Torch', '/usr/local/share/cmake/Torch', '/usr/local/lib/cmake/Torch'];
+export const PROJECT_VENV = path.join(packageRoot, '.torch');
 
-function fromCmakeDir(cmakeDir, source) {
-  if (!cmakeDir || !existsSync(path.join(cmakeDir, 'TorchConfig.cmake'))) return null;
-  // A libtorch or pip layout: <root>/share/cmake/Torch; Debian: <libdir>/cmake/Torch.
-  let root = path.resolve(cmakeDir, '..', '..', '..');
-  let include = [path.join(root, 'include'), path.join(root, 'include', 'torch', 'csrc', 'api', 'include')];
-  let libDir = path.join(root, 'lib');
-  if (!existsSync(path.join(root, 'include', 'torch'))) {
-    libDir = path.resolve(cmakeDir, '..', '..');
-    include = ['/usr/include', '/usr/include/torch/csrc/api/include'];
-  }
-  const config = readFileSync(path.join(cmakeDir, 'TorchConfig.cmake'), 'utf8');
-  const abi = /_GLIBCXX_USE_CXX11_ABI=([01])/.exec(config)?.[1] ?? '1';
-  let version = 'unknown';
-  const versionFile = path.join(cmakeDir, 'TorchConfigVersion.cmake');
-  if (existsSync(versionFile)) version = /PACKAGE_VERSION "([^"]+)"/.exec(readFileSync(versionFile, 'utf8'))?.[1] ?? version;
-  return { source, cmakeDir, include, libDir, cxxAbi: abi, version };
+/** The commands that give this machine a libtorch, for error messages (each is tested). */
+export const REMEDIES = [
+  'a pip torch in the package (2.x, CPU):  npx torchloop setup-libtorch',
+  'a pip torch of your own:                python3 -m pip install torch   (then rebuild: npm rebuild torchloop)',
+  'a LibTorch zip you unpacked:            LIBTORCH=/path/to/libtorch npm rebuild torchloop',
+  "Debian's libtorch 1.13:                 sudo apt-get install libtorch-dev libopenblas0   (then npm rebuild torchloop)",
+];
+
+const read = (p) => readFileSync(p, 'utf8');
+
+function headerVersion(includeDir) {
+  // 2.x keeps the numbers in torch/headeronly/version.h; 1.x in the C++ API's version.h.
+  const file = [path.join(includeDir, 'torch', 'headeronly', 'version.h'), path.join(includeDir, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h')]
+    .find((f) => existsSync(f));
+  if (!file) return null;
+  const text = read(file);
+  const part = (n) => new RegExp(`#define TORCH_VERSION_${n} (\\d+)`).exec(text)?.[1];
+  return part('MAJOR') ? `${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}` : null;
 }
 
-function fromPython(python) {
+// Describes a candidate from its cmake folder, or says why it is not usable.
+export function inspectCmakeDir(cmakeDir, source) {
+  if (!cmakeDir || !existsSync(path.join(cmakeDir, 'TorchConfig.cmake'))) return { error: `no TorchConfig.cmake in ${cmakeDir}` };
+  // A libtorch or pip layout is <root>/share/cmake/Torch; Debian's is <libdir>/cmake/Torch with headers in /usr/include.
+  let root = path.resolve(cmakeDir, '..', '..', '..');
+  let includeDir = path.join(root, 'include');
+  let libDir = path.join(root, 'lib');
+  if (!existsSync(path.join(includeDir, 'torch'))) {
+    libDir = path.resolve(cmakeDir, '..', '..');
+    root = path.resolve(libDir, '..', '..');
+    includeDir = path.join(root, 'include');
+  }
+  const version = headerVersion(includeDir);
+  if (!version) return { error: `no torch headers in ${includeDir}` };
+  const libs = existsSync(libDir) ? readdirSync(libDir) : [];
+  const missing = ['torch_cpu', 'c10'].filter((l) => !libs.some((f) => f === `lib${l}.so` || f.startsWith(`lib${l}.so.`)));
+  if (missing.length) return { error: `no ${missing.map((l) => `lib${l}.so`).join(', ')} in ${libDir}` };
+  const configVersionFile = path.join(cmakeDir, 'TorchConfigVersion.cmake');
+  const cmakeVersion = existsSync(configVersionFile) ? /PACKAGE_VERSION "([^"]+)"/.exec(read(configVersionFile))?.[1] : undefined;
+  // Headers, libraries and cmake files must come from one libtorch; a mix is how a build ends
+  // up compiled against one version and linked against another.
+  if (cmakeVersion && cmakeVersion.split('.').slice(0, 2).join('.') !== version.split('.').slice(0, 2).join('.')) {
+    return { error: `headers say ${version} but TorchConfigVersion.cmake says ${cmakeVersion}` };
+  }
+  const config = read(path.join(cmakeDir, 'TorchConfig.cmake'));
+  const flags = existsSync(path.join(cmakeDir, '..', 'Caffe2', 'Caffe2Targets.cmake')) ? read(path.join(cmakeDir, '..', 'Caffe2', 'Caffe2Targets.cmake')) : '';
+  const cxxAbi = /_GLIBCXX_USE_CXX11_ABI=([01])/.exec(config + flags)?.[1] ?? '1';
+  return {
+    source,
+    root,
+    cmakeDir,
+    include: [includeDir, path.join(includeDir, 'torch', 'csrc', 'api', 'include')],
+    libDir,
+    version,
+    cxxAbi,
+    cuda: libs.some((f) => f.startsWith('libtorch_cuda.so')),
+  };
+}
+
+// A pip torch's folder without importing torch (that takes seconds): find_spec only locates it.
+function pythonTorchDir(python) {
   try {
-    const out = execFileSync(python, ['-c', 'import torch, torch.utils; print(torch.utils.cmake_prefix_path)'], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000,
+    const out = execFileSync(python, ['-c', "import importlib.util as u; s = u.find_spec('torch'); print(s.submodule_search_locations[0] if s else '')"], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 20000,
     }).trim();
-    return fromCmakeDir(path.join(out, 'Torch'), `python torch (${python})`);
+    return out || null;
   } catch {
     return null;
   }
 }
 
-export function findLibtorch() {
+export function venvTorchDir(venv = PROJECT_VENV) {
+  const lib = path.join(venv, 'lib');
+  if (!existsSync(lib)) return null;
+  for (const py of readdirSync(lib).filter((d) => d.startsWith('python'))) {
+    const dir = path.join(lib, py, 'site-packages', 'torch');
+    if (existsSync(dir)) return dir;
+  }
+  return null;
+}
+
+export function findLibtorch(env = process.env) {
   const tried = [];
-  const attempt = (what, fn) => {
-    const r = fn();
-    tried.push(`${what}: ${r ? 'found' : 'not found'}`);
-    return r;
+  const attempt = (what, cmakeDir, source) => {
+    const r = cmakeDir ? inspectCmakeDir(cmakeDir, source) : { error: 'not present' };
+    tried.push(`${what}: ${r.error ? r.error : `libtorch ${r.version} (${r.libDir})`}`);
+    return r.error ? null : r;
   };
   let found = null;
-  if (process.env.LIBTORCH) {
-    found = attempt(`LIBTORCH=${process.env.LIBTORCH}`, () => fromCmakeDir(path.join(process.env.LIBTORCH, 'share', 'cmake', 'Torch'), 'LIBTORCH'));
+  // An explicit choice that does not work is an error, not a reason to take another libtorch.
+  if (env.LIBTORCH) {
+    found = attempt(`LIBTORCH=${env.LIBTORCH}`, path.join(path.resolve(env.LIBTORCH), 'share', 'cmake', 'Torch'), 'LIBTORCH');
+    return { found, tried, explicit: true };
   }
-  if (!found && process.env.Torch_DIR) {
-    found = attempt(`Torch_DIR=${process.env.Torch_DIR}`, () => fromCmakeDir(process.env.Torch_DIR, 'Torch_DIR'));
+  if (env.Torch_DIR) {
+    found = attempt(`Torch_DIR=${env.Torch_DIR}`, path.resolve(env.Torch_DIR), 'Torch_DIR');
+    return { found, tried, explicit: true };
   }
-  if (!found && process.env.TORCHLOOP_NO_PYTHON_TORCH !== '1') {
-    // Debian's python3-torch has no cmake files; a pip install does.
-    for (const py of ['python3', '/usr/bin/python3']) {
-      found = attempt(`python torch via ${py}`, () => fromPython(py));
+  const venvTorch = venvTorchDir(PROJECT_VENV);
+  found = attempt(`the package's pip torch (${PROJECT_VENV})`, venvTorch && path.join(venvTorch, 'share', 'cmake', 'Torch'), 'package venv');
+  if (!found && env.TORCHLOOP_NO_PYTHON_TORCH !== '1') {
+    // Debian's python3-torch has no cmake files or headers; a pip install has both.
+    for (const py of [env.TORCHLOOP_PYTHON, 'python3'].filter(Boolean)) {
+      const dir = pythonTorchDir(py);
+      found = attempt(`a pip torch imported by ${py}`, dir && path.join(dir, 'share', 'cmake', 'Torch'), `pip torch (${py})`);
       if (found) break;
     }
   }
-  if (!found) {
-    for (const dir of SYSTEM_DIRS) {
-      found = attempt(dir, () => fromCmakeDir(dir, 'system'));
-      if (found) break;
-    }
+  for (const dir of SYSTEM_DIRS) {
+    if (found) break;
+    found = attempt(dir, existsSync(dir) ? dir : null, 'system');
   }
-  return { found, tried };
+  return { found, tried, explicit: false };
+}
+
+export function notFoundMessage(tried) {
+  return `torchloop: no usable libtorch was found. Looked at:\n  ${tried.join('\n  ')}\n` +
+    `Any one of these provides one:\n  ${REMEDIES.join('\n  ')}\n`;
 }
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
@@ -76,8 +147,7 @@ if (isMain) {
   const { found, tried } = findLibtorch();
   const flag = process.argv[2];
   if (!found) {
-    console.error(`torchloop: libtorch not found. Looked at:\n  ${tried.join('\n  ')}\n` +
-      'Install it with: apt-get install libtorch-dev libopenblas0 (Debian), or set LIBTORCH=/path/to/libtorch.');
+    process.stderr.write(notFoundMessage(tried));
     process.exit(1);
   }
   switch (flag) {
@@ -85,7 +155,8 @@ if (isMain) {
     case '--include': process.stdout.write(found.include.join(' ')); break;
     case '--lib-dir': process.stdout.write(found.libDir); break;
     case '--cxx-abi': process.stdout.write(found.cxxAbi); break;
-    case '--explain': console.log(`${tried.join('\n')}\n-> ${found.source}: ${found.cmakeDir} (libtorch ${found.version})`); break;
+    case '--version': process.stdout.write(found.version); break;
+    case '--explain': console.log(`${tried.join('\n')}\n-> ${found.source}: libtorch ${found.version} in ${found.root}`); break;
     default: console.log(JSON.stringify(found, null, 2));
   }
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""Test and benchmark fixtures, made by real PyTorch (/usr/bin/python3 with python3-torch).
+"""Test and benchmark fixtures, made by real PyTorch: run once by each PyTorch torchloop is
+tested against (2.13 from the project's venv, 1.13 as Debian's /usr/bin/python3), each into
+its own folder (scripts/builds.mjs).
 
 Every model is saved with torch.jit.save, and the outputs PyTorch computed for fixed
 inputs are saved beside it in expected.json, so torchloop is checked against PyTorch,
 never against itself.
 
-    /usr/bin/python3 scripts/make_fixtures.py OUT_DIR [--bench]
+    PYTHON scripts/make_fixtures.py OUT_DIR [--bench | --demo]
 """
 import io
 import json
@@ -174,6 +176,23 @@ expected["kinds"] = {
 }
 
 
+# --- an operator that only PyTorch 2.x has (this file exists only among 2.x's fixtures) ----
+if hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+    class Attention(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = torch.nn.Linear(16, 48)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    attention = torch.jit.script(Attention().eval())
+    attention.save(path("sdpa.pt"))
+    xa = torch.randn(1, 5, 16)
+    expected["sdpa"] = {"inputs": [tolist(xa)], "output": tolist(attention(xa))}
+
+
 # --- a slow forward (async test) and a shape error deep inside ------------------------
 class Slow(torch.nn.Module):
     def forward(self, x: torch.Tensor, n: int) -> torch.Tensor:
@@ -279,6 +298,7 @@ for name, (cfg, make, sched, accumulate, clip) in configs.items():
     }
 expected["optim"] = optim_expected
 
+expected["torch"] = torch.__version__
 with open(path("expected.json"), "w") as f:
     json.dump(expected, f)
 
@@ -296,5 +316,7 @@ if BENCH:
         if name == "m3":
             module.load_state_dict(m3.state_dict())
         names = [f"in{i}" for i in range(len(inputs))]
-        torch.onnx.export(module, inputs, path(f"{name}.onnx"), input_names=names, output_names=["out"], opset_version=13)
+        # 2.x: the TorchScript-based exporter (the default one needs onnxscript).
+        legacy = {"dynamo": False} if int(torch.__version__.split(".")[0]) >= 2 else {}
+        torch.onnx.export(module, inputs, path(f"{name}.onnx"), input_names=names, output_names=["out"], opset_version=13, **legacy)
 print(f"fixtures written to {OUT}")

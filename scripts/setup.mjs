@@ -1,20 +1,31 @@
 #!/usr/bin/env node
-// Makes a fresh Debian machine ready for torchloop, and is quick when all is there:
-//   1. apt packages (libtorch-dev, libopenblas0, python3-torch, cmake, g++): installed when
-//      run as root, otherwise the command is printed;
-//   2. npm ci when node_modules is missing or older than package-lock.json;
-//   3. the native build (cmake-js) when the addon is missing or older than its sources;
-//   4. the test fixtures (and with --bench the benchmark models), made by real PyTorch.
+// Makes a fresh Debian machine ready for torchloop's development commands, and is quick when
+// all is there. Every step checks before it acts:
+//   1. apt packages (Debian's libtorch 1.13 and its Python, OpenBLAS, cmake, g++, nats-server):
+//      installed when run as root, otherwise the command is printed;
+//   2. libtorch 2.x: a pip torch in the project's own virtual environment, .torch/ (the wheel
+//      carries libtorch: lib/, include/, share/cmake/Torch);
+//   3. npm ci when node_modules is missing or older than package-lock.json;
+//   4. the addon (cmake-js) in build/ against libtorch 2.x (or $LIBTORCH / $Torch_DIR when
+//      set), rebuilt when its sources or its libtorch changed; with --test or --bench also a
+//      second addon in build-1.13/ against Debian's libtorch 1.13;
+//   5. fixtures made by real PyTorch: test/fixtures/torch-2.13 by the venv's torch, and
+//      test/fixtures/torch-1.13 by Debian's (/usr/bin/python3); the demo's models.
 // Uses only Node's own modules, so it runs before `npm ci`.
+//
+//   node scripts/setup.mjs [--quiet] [--demo] [--test] [--bench]
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROJECT_VENV } from './find-libtorch.mjs';
+import { BUILDS, addonOf } from './builds.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
 const quiet = args.has('--quiet');
 const bench = args.has('--bench');
+const both = args.has('--test') || bench;
 const log = (msg) => console.log(`[setup] ${msg}`);
 const started = Date.now();
 
@@ -64,25 +75,50 @@ if (missing.length) {
   }
 }
 
-// 2. npm packages.
+// 2. libtorch 2.x in the project's venv (skipped when the user points at a libtorch).
+const TORCH_SPEC = process.env.TORCHLOOP_TORCH_SPEC ?? 'torch==2.13.0+cpu';
+const VENV_PACKAGES = [TORCH_SPEC, 'numpy', 'onnx', 'tensorboard==2.21.*', 'safetensors'];
+const venvPython = path.join(PROJECT_VENV, 'bin', 'python');
+const stamp = path.join(PROJECT_VENV, 'torchloop-packages.txt');
+const wanted = VENV_PACKAGES.join('\n');
+if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== wanted) {
+  if (!existsSync(venvPython)) run('python3', ['-m', 'venv', PROJECT_VENV]);
+  // --retries 0: on machines with only a local wheel store, do not wait on an unreachable index.
+  run(venvPython, ['-m', 'pip', 'install', '--quiet', '--retries', '0', '--disable-pip-version-check', ...VENV_PACKAGES]);
+  writeFileSync(stamp, wanted);
+}
+
+// 3. npm packages.
 if (!existsSync(path.join(root, 'node_modules', '.package-lock.json')) || mtime('package-lock.json') > mtime('node_modules/.package-lock.json')) {
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 
-// 3. The native addon.
-const addon = 'build/Release/torchloop.node';
-if (mtime(addon) < newestMtime(['native', 'CMakeLists.txt', 'scripts/find-libtorch.mjs'])) {
-  run('npx', ['cmake-js', 'compile', '--CDCMAKE_BUILD_TYPE=Release']);
+// 4. The addons. A build is redone when a source is newer, or when it was made against
+// another libtorch than the one it should use now.
+const sources = newestMtime(['native', 'CMakeLists.txt', 'scripts/find-libtorch.mjs']);
+for (const build of BUILDS) {
+  if (build.name !== 'main' && !both) continue;
+  const env = build.env();
+  const want = JSON.parse(execFileSync(process.execPath, [path.join(root, 'scripts', 'find-libtorch.mjs')], { encoding: 'utf8', env: { ...process.env, ...env } }));
+  const addon = addonOf(build);
+  const against = existsSync(addon) ? /torchloop-built-against: libtorch \S+ in ([^\0]+)/.exec(readFileSync(addon, 'latin1'))?.[1] : undefined;
+  if (mtime(path.relative(root, addon)) < sources || against !== want.libDir) {
+    log(`building ${path.relative(root, addon)} against libtorch ${want.version} (${want.libDir})`);
+    run('npx', ['cmake-js', 'compile', '--CDCMAKE_BUILD_TYPE=Release', '--out', build.dir], { env });
+  }
 }
 
-// 4. Fixtures made by real PyTorch.
-const fixtures = 'test/fixtures';
-const needFixtures = mtime(`${fixtures}/expected.json`) < mtime('scripts/make_fixtures.py') ||
-  (bench && mtime(`${fixtures}/m3.onnx`) < mtime('scripts/make_fixtures.py'));
-if (needFixtures) run('/usr/bin/python3', ['scripts/make_fixtures.py', fixtures, ...(bench ? ['--bench'] : [])]);
-// The demo's controllers (the MLP policy is trained by PyTorch here, about 25 s, once).
-if (args.has('--demo') && mtime('demo/models/mlp_policy.pt') < mtime('scripts/make_fixtures.py')) {
-  run('/usr/bin/python3', ['scripts/make_fixtures.py', 'demo/models', '--demo']);
+// 5. Fixtures made by real PyTorch, one folder per version that saved them.
+const fixtureScript = mtime('scripts/make_fixtures.py');
+for (const build of BUILDS) {
+  if (build.name !== 'main' && !both) continue;
+  const out = build.fixtures;
+  const stale = mtime(`${out}/expected.json`) < fixtureScript || (bench && mtime(`${out}/mlp_m3.pt`) < fixtureScript);
+  if (stale) run(build.python(), ['scripts/make_fixtures.py', out, ...(bench ? ['--bench'] : [])]);
+}
+// The demo's controllers (the MLP policy is trained by PyTorch here, once).
+if (args.has('--demo') && mtime('demo/models/mlp_policy.pt') < fixtureScript) {
+  run(BUILDS[0].python(), ['scripts/make_fixtures.py', 'demo/models', '--demo']);
 }
 
 if (!quiet || Date.now() - started > 2000) log(`ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);

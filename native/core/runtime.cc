@@ -1,34 +1,97 @@
 #include "runtime.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <dlfcn.h>
 
 #include <mutex>
+#include <regex>
 
 #include "errors.h"
 
+#ifndef TORCHLOOP_BUILT_AGAINST
+#define TORCHLOOP_BUILT_AGAINST "libtorch " TORCH_VERSION
+#endif
+
 namespace torchloop {
+
+// Kept in the binary as one string, so lib/native.ts can quote it from the file when the
+// addon cannot even be loaded.
+extern const char kBuiltAgainst[];
+const char kBuiltAgainst[] = "torchloop-built-against: " TORCHLOOP_BUILT_AGAINST;
 
 namespace {
 using SetThreadsFn = void (*)(int);
+using StringFn = char* (*)();
+using MklVersionFn = void (*)(char*, int);
+
+template <typename Fn>
+Fn symbol(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+}
+
 SetThreadsFn openblasSetThreads() {
-  static SetThreadsFn fn = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  static SetThreadsFn fn = symbol<SetThreadsFn>("openblas_set_num_threads");
   return fn;
+}
+
+std::string configValue(const std::string& config, const std::string& key) {
+  std::smatch m;
+  std::regex re(key + "=([^,\\s]+)");
+  return std::regex_search(config, m, re) ? m[1].str() : "";
+}
+
+std::string blasDescription(const std::string& config) {
+  if (auto get = symbol<StringFn>("openblas_get_config")) {
+    std::string cfg = get();
+    std::string core = "?";
+    if (auto corename = symbol<StringFn>("openblas_get_corename")) core = corename();
+    std::smatch m;
+    std::string version = std::regex_search(cfg, m, std::regex("OpenBLAS ([0-9.]+)")) ? m[1].str() : "";
+    return "OpenBLAS " + version + " (" + core + " kernels)";
+  }
+  if (auto get = symbol<MklVersionFn>("MKL_Get_Version_String")) {
+    char buf[256] = {0};
+    get(buf, sizeof buf - 1);
+    std::string v = buf;
+    std::smatch m;
+    if (std::regex_search(v, m, std::regex("Version ([0-9.]+)"))) v = m[1].str();
+    return "MKL " + v;
+  }
+  std::string info = configValue(config, "BLAS_INFO");
+  return info.empty() ? "unknown" : info;
 }
 }  // namespace
 
 RuntimeInfo runtimeInfo() {
   RuntimeInfo info;
+  std::string config = at::show_config();
   info.libtorch = TORCH_VERSION;
+  info.loadedLibtorch = configValue(config, "TORCH_VERSION");
+  Dl_info where{};
+  if (dladdr(reinterpret_cast<void*>(&at::show_config), &where) && where.dli_fname) info.libtorchPath = where.dli_fname;
+  info.builtAgainst = kBuiltAgainst + std::string("torchloop-built-against: ").size();
+  std::smatch m;
+  if (std::regex_search(config, m, std::regex("CPU capability usage: (\\w+)"))) info.cpuCapability = m[1].str();
   info.cudaAvailable = torch::cuda::is_available();
   info.cudaDeviceCount = info.cudaAvailable ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.numThreads = at::get_num_threads();
   info.numInteropThreads = at::get_num_interop_threads();
-  info.blas = openblasSetThreads() ? "openblas" : "other";
+  info.blas = blasDescription(config);
   return info;
+}
+
+std::string linkedLibtorchMismatch() {
+  std::string loaded = configValue(at::show_config(), "TORCH_VERSION");
+  const std::string compiled = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR);
+  if (loaded.empty() || loaded.rfind(compiled + ".", 0) == 0 || loaded == compiled) return "";
+  Dl_info where{};
+  std::string path = dladdr(reinterpret_cast<void*>(&at::show_config), &where) && where.dli_fname ? where.dli_fname : "?";
+  return "this addon was compiled against libtorch " TORCH_VERSION " but the process loaded libtorch " + loaded +
+         " from " + path;
 }
 
 void setNumThreads(int n) {

@@ -29,6 +29,10 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
   auto r = runtimeInfo();
   Napi::Object o = Napi::Object::New(env);
   o.Set("libtorch", r.libtorch);
+  o.Set("loadedLibtorch", r.loadedLibtorch);
+  o.Set("libtorchPath", r.libtorchPath);
+  o.Set("builtAgainst", r.builtAgainst);
+  o.Set("cpuCapability", r.cpuCapability);
   o.Set("cuda", r.cudaAvailable);
   o.Set("cudaDeviceCount", r.cudaDeviceCount);
   o.Set("threads", r.numThreads);
@@ -83,6 +87,13 @@ Napi::Value ManualSeedJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Symbols of another libtorch can resolve and still be the wrong ones: refuse to start on
+  // a libtorch other than the one compiled against (lib/native.ts makes it ERR_NATIVE_LOAD).
+  if (std::string mismatch = linkedLibtorchMismatch(); !mismatch.empty()) {
+    Napi::Error err = Napi::Error::New(env, mismatch);
+    err.Set("code", Napi::String::New(env, "ERR_NATIVE_LOAD"));
+    throw err;
+  }
   auto* data = new InstanceData();
   env.SetInstanceData(data);
   applyRealtimeDefaults();

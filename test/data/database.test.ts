@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataGeneration, DataManager, DatabaseManager, EnvironmentManager, SpringChainEnvironment } from '../../lib/index.ts';
+import { PYTHON } from '../helpers/fixtures.ts';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'tl-db-'));
 const fields = [
@@ -85,7 +86,7 @@ describe('DatabaseManager', () => {
     db.add('training', batch(3), 3);
     db.exportNpy(dir, 'training');
     db.exportSafetensors(path.join(dir, 'd.safetensors'));
-    const out = execFileSync('/usr/bin/python3', ['-c', `import sqlite3, json, sys, numpy as np, struct
+    const out = execFileSync(PYTHON, ['-c', `import sqlite3, json, sys, numpy as np, struct
 c = sqlite3.connect(sys.argv[1])
 f = {n: (d, json.loads(s)) for n, d, s in c.execute('SELECT name, dtype, shape FROM fields')}
 row = c.execute('SELECT x, label FROM samples WHERE mode = ? ORDER BY id', ('training',)).fetchall()[1]

@@ -4,8 +4,18 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { Tensor, type DType } from '../../lib/index.ts';
 
-export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Fixtures saved by the PyTorch of the libtorch under test (set per test project in vitest.config.ts). */
+export const FIXTURES = path.resolve(root, process.env.TORCHLOOP_FIXTURES ?? 'test/fixtures/torch-2.13');
 export const fixture = (name: string) => path.join(FIXTURES, name);
+/** The PyTorch of the libtorch under test, to check what torchloop writes with PyTorch's own readers. */
+export const PYTHON = process.env.TORCHLOOP_TEST_PYTHON ?? path.join(root, '.torch', 'bin', 'python');
+
+/** Fixtures saved by each PyTorch, by version: { '2.13': dir, '1.13': dir }. */
+export const FIXTURES_BY_TORCH: Record<string, string> = {
+  '2.13': path.join(root, 'test/fixtures/torch-2.13'),
+  '1.13': path.join(root, 'test/fixtures/torch-1.13'),
+};
 
 /** A tensor as PyTorch saved it in expected.json. */
 export interface Saved {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DataGeneration, TrainingPipeline, loadCheckpoint, loadExperiment, runEvaluation, runPrediction, type Experiment } from '../../lib/index.ts';
+import { PYTHON, fixture } from '../helpers/fixtures.ts';
 
 const CONFIG = path.resolve('demo/learn/spring-chain.yaml');
 let dir: string;
@@ -57,7 +58,7 @@ describe('training pipeline', () => {
     expect(existsSync(path.join(r.output, 'config.resolved.yaml'))).toBe(true);
     const events = readdirSync(r.output).find((f) => f.startsWith('events.out.tfevents.'))!;
     const decoded: { tag?: string; step?: number; value?: number; histogram?: Record<number, number>; file_version?: string }[] = JSON.parse(
-      execFileSync('/usr/bin/python3', ['test/helpers/tfevents.py', path.join(r.output, events)], { encoding: 'utf8' }),
+      execFileSync(PYTHON, ['test/helpers/tfevents.py', path.join(r.output, events)], { encoding: 'utf8' }),
     );
     expect(decoded[0].file_version).toBe('brain.Event:2');
     const tags = new Set(decoded.map((e) => e.tag).filter(Boolean));
@@ -137,10 +138,10 @@ describe('CLI', () => {
   const cli = (...args: string[]) => execFileSync(process.execPath, ['bin/torchloop.mjs', ...args], { encoding: 'utf8' });
 
   it('inspect prints methods, signatures and the parameter count (--json for machines)', () => {
-    const info = JSON.parse(cli('inspect', 'test/fixtures/mlp_m2.pt', '--json'));
+    const info = JSON.parse(cli('inspect', fixture('mlp_m2.pt'), '--json'));
     expect(info.parameters).toBe(48 * 256 + 256 + 256 * 256 + 256 + 256 * 12 + 12);
     expect(info.methods[0]).toMatchObject({ name: 'forward', returns: 'Tensor' });
-    expect(cli('inspect', 'test/fixtures/mlp_m2.pt')).toMatch(/81420 parameters/);
+    expect(cli('inspect', fixture('mlp_m2.pt'))).toMatch(/81420 parameters/);
   });
 
   it('train and evaluate a config with overrides; a typo exits 1 with the nearest key', () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DTYPES, Model, Tensor, TorchError, version, setNumThreads, getNumThreads, type DType } from '../../lib/index.ts';
-import { expectClose, expectedOutputs as E, fixture, tensorOf } from '../helpers/fixtures.ts';
+import { expectClose, expectedOutputs as E, fixture, tensorOf, PYTHON } from '../helpers/fixtures.ts';
 
 describe('Model: loading', () => {
   it('loads from a path, a file:// URL and a Buffer, sync and async', async () => {
@@ -175,7 +175,7 @@ describe('Model: save', () => {
 m = torch.jit.load(sys.argv[1]); e = json.load(open(sys.argv[2]))['m2']
 x = torch.tensor(e['inputs'][0]['data']).reshape(e['inputs'][0]['shape'])
 print(float((m(x).flatten() - torch.tensor(e['output']['data'])).abs().max()))`;
-    const diff = Number(execFileSync('/usr/bin/python3', ['-c', script, out, fixture('expected.json')], { encoding: 'utf8' }));
+    const diff = Number(execFileSync(PYTHON, ['-c', script, out, fixture('expected.json')], { encoding: 'utf8' }));
     expect(diff).toBeLessThan(1e-5);
   });
 

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Model, Tensor, TorchError, Trainer, manualSeed, nn } from '../../lib/index.ts';
-import { expectedOutputs as E, fixture, tensorOf } from '../helpers/fixtures.ts';
+import { expectedOutputs as E, fixture, tensorOf, PYTHON } from '../helpers/fixtures.ts';
 
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'tl-train-'));
-const py = (script: string, ...args: string[]) => execFileSync('/usr/bin/python3', ['-c', script, ...args], { encoding: 'utf8' }).trim();
+const py = (script: string, ...args: string[]) => execFileSync(PYTHON, ['-c', script, ...args], { encoding: 'utf8' }).trim();
 
 function lcg(seed: number) {
   let s = seed;

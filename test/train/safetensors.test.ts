@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Model, Tensor, decodeSafetensors, encodeSafetensors, nn } from '../../lib/index.ts';
-import { fixture } from '../helpers/fixtures.ts';
+import { fixture, PYTHON } from '../helpers/fixtures.ts';
 
 describe('state dicts in safetensors', () => {
   it('exports by name; a plain Python reader (json + torch.frombuffer) gets the same tensors', () => {
@@ -12,7 +12,7 @@ describe('state dicts in safetensors', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'tl-st-')), 'small.safetensors');
     m.exportSafetensors(file);
     const read = JSON.parse(
-      execFileSync('/usr/bin/python3', ['-c', `import json, struct, sys, torch
+      execFileSync(PYTHON, ['-c', `import json, struct, sys, torch
 b = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
 m = torch.jit.load(sys.argv[2]); sd = dict(m.named_parameters())
 out = {}
