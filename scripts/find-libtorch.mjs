@@ -103,7 +103,8 @@ export function venvTorchDir(venv = PROJECT_VENV) {
   return null;
 }
 
-export function findLibtorch(env = process.env) {
+// `options` exist for tests: another venv folder, or no python3 lookup.
+export function findLibtorch(env = process.env, { venv = PROJECT_VENV, python = true } = {}) {
   const tried = [];
   const attempt = (what, cmakeDir, source) => {
     const r = cmakeDir ? inspectCmakeDir(cmakeDir, source) : { error: 'not present' };
@@ -120,9 +121,9 @@ export function findLibtorch(env = process.env) {
     found = attempt(`Torch_DIR=${env.Torch_DIR}`, path.resolve(env.Torch_DIR), 'Torch_DIR');
     return { found, tried, explicit: true };
   }
-  const venvTorch = venvTorchDir(PROJECT_VENV);
-  found = attempt(`the package's pip torch (${PROJECT_VENV})`, venvTorch && path.join(venvTorch, 'share', 'cmake', 'Torch'), 'package venv');
-  if (!found && env.TORCHLOOP_NO_PYTHON_TORCH !== '1') {
+  const venvTorch = venvTorchDir(venv);
+  found = attempt(`the package's pip torch (${venv})`, venvTorch && path.join(venvTorch, 'share', 'cmake', 'Torch'), 'package venv');
+  if (!found && python && env.TORCHLOOP_NO_PYTHON_TORCH !== '1') {
     // Debian's python3-torch has no cmake files or headers; a pip install has both.
     for (const py of [env.TORCHLOOP_PYTHON, 'python3'].filter(Boolean)) {
       const dir = pythonTorchDir(py);

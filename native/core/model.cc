@@ -4,7 +4,9 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "errors.h"
@@ -12,6 +14,23 @@
 namespace torchloop {
 
 namespace {
+
+// Which PyTorch saved an archive, as far as its records tell: some exporters write
+// extra/torch_version; PyTorch 2.1 and later write byteorder and .data/serialization_id.
+std::string saverOf(caffe2::serialize::PyTorchStreamReader& reader, const std::vector<std::string>& records) {
+  auto has = [&](const std::string& name) { return std::find(records.begin(), records.end(), name) != records.end(); };
+  if (has("extra/torch_version")) {
+    try {
+      auto [data, size] = reader.getRecord("extra/torch_version");
+      std::string v(static_cast<const char*>(data.get()), std::min<size_t>(size, 40));
+      while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+      return "PyTorch " + v;
+    } catch (const std::exception&) {
+    }
+  }
+  if (has("byteorder") || has(".data/serialization_id")) return "PyTorch 2.1 or later";
+  return "PyTorch 2.0 or earlier";
+}
 
 // What is inside a file that libtorch refused, so the message can say what to do.
 std::string diagnose(const std::string& raw, const std::string& libtorchMessage) {
@@ -24,10 +43,12 @@ std::string diagnose(const std::string& raw, const std::string& libtorchMessage)
            "Export the module with torch.jit.script(model).save(path).";
   }
   std::vector<std::string> records;
+  std::string saver;
   try {
     std::istringstream in(raw);
     caffe2::serialize::PyTorchStreamReader reader(&in);
     records = reader.getAllRecords();
+    saver = saverOf(reader, records);
   } catch (const std::exception&) {
     return "the zip archive is damaged or truncated (its central directory cannot be read). "
            "Copy or save the file again.";
@@ -43,13 +64,23 @@ std::string diagnose(const std::string& raw, const std::string& libtorchMessage)
            "torch.jit.save. Export the module with torch.jit.script(model).save(path); to "
            "load weights into an existing module, load that module and import the state dict.";
   }
-  return "the archive is a TorchScript module that libtorch " TORCH_VERSION
-         " cannot read. If it was saved by a newer PyTorch (2.x), this libtorch is too old for "
-         "it: re-export it with torch.jit.save from PyTorch 1.13, or build torchloop against a "
-         "matching libtorch (LIBTORCH=/path/to/libtorch, Torch_DIR=..., or a pip torch on "
-         "python3's path; then `npm run build:native`). libtorch said: " + libtorchMessage;
+  // A well-formed module that calls an operator this libtorch does not have: the one case
+  // where a newer PyTorch is the likely cause, so the one where the message says so.
+  std::smatch m;
+  static const std::regex unknownOp("Unknown builtin op: ([A-Za-z0-9_:.]+?)\\.?\\s");
+  if (std::regex_search(libtorchMessage, m, unknownOp)) {
+    std::string where;
+    std::smatch at;
+    if (std::regex_search(libtorchMessage, at, std::regex("File \"([^\"]+)\", line (\\d+)"))) where = " at " + at[1].str() + ":" + at[2].str();
+    return "it calls " + m[1].str() + where + ", an operator that libtorch " TORCH_VERSION
+           " does not have; the file was saved by " + saver + ". Run it with a libtorch at least as new "
+           "as the PyTorch that saved it (torchloop's default build uses libtorch 2.x; or set "
+           "LIBTORCH=/path/to/libtorch and rebuild), or save the model again from a PyTorch "
+           "that matches libtorch " TORCH_VERSION ".";
+  }
+  return "the archive is a TorchScript module (saved by " + saver + ") that libtorch " TORCH_VERSION
+         " cannot read: " + libtorchMessage;
 }
-
 }  // namespace
 
 c10::Device parseDevice(const std::string& device) {
