@@ -81,7 +81,7 @@ export interface NativeStep {
   trace(buf: Float64Array | null): void;
   /** Re-runs the interpreter on the current inputs and rebuilds the plan; true if the output views changed. */
   prepare(): boolean;
-  /** The C++ floor: runs durationsUs.length steps in C++, writing each duration in microseconds. */
+  /** The C++ floor: the same native step as step(), looped durationsUs.length times in C++; each entry-to-entry cycle time in microseconds (it also counts in stats and the histogram). */
   loop(durationsUs: Float64Array): void;
   /** "plan (N ops)" or "interpreter (why)". */
   planStatus(): string;

@@ -200,14 +200,16 @@ export class OutputSignal extends Signal {
     if (this.time === t) return;
     if (this.#busy) throw cycleError(this, t);
     this.#busy = true;
+    const deps = this.#deps;
     try {
-      const deps = this.#deps;
       for (let i = 0; i < deps.length; i++) deps[i].recompute(t);
       if (this.#compute !== null) this.#compute(this.#buffer!, t);
-      this.time = t;
-    } finally {
+    } catch (e) {
       this.#busy = false;
+      throw e;
     }
+    this.#busy = false;
+    this.time = t;
   }
 }
 

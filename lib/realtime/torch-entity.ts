@@ -75,7 +75,7 @@ export class TorchEntity extends Entity {
   constructor(name: string, options: TorchEntityOptions = {}) {
     super(name, { pool: options.pool });
     this.#options = options;
-    this.#run = new OutputSignal(this, '<run>', this.#inputs, () => this.#stepOnce(), null);
+    this.#run = new OutputSignal(this, '<run>', this.#inputs, () => (this.#stepFn ?? this.#bindStep())(), null);
     this.addSignal(new ScalarSignal(this, 'last_run_duration_ms', () => (this.#stats ? this.#stats[0] : NaN), [this.#run]));
   }
 
@@ -220,8 +220,12 @@ export class TorchEntity extends Entity {
   }
 
   #stepOnce(): void {
-    if (this.#stepFn === null) this.#bind();
-    this.#stepFn!(); // records its run time in the native histogram behind this.latency
+    (this.#stepFn ?? this.#bindStep())(); // records its run time in the native histogram behind this.latency
+  }
+
+  #bindStep(): () => void {
+    this.#bind();
+    return this.#stepFn!;
   }
 
   /** Creates the native step: input tensors become the input signals' buffers, outputs become views. */

@@ -89,19 +89,29 @@ inline void recordRun(StepHandle& h, double ms) {
   h.statsPtr[4] += ms;
 }
 
-// One step; returns false with a JS exception pending when it fails. No JS value is
-// created unless it fails.
+inline double nowMs() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The native part of a step: the model run and its record. The C++ floor loops exactly this.
+inline void nativeStep(StepHandle& h) {
+  if (!h.runner) throw Error(Code::Disposed, "The step has been disposed");
+  h.runner->step();
+  const double ms = h.runner->lastRunMs();
+  h.statsPtr[0] = ms;
+  h.statsPtr[1] += 1;
+  recordRun(h, ms);
+}
+
+// One step from JavaScript; returns false with a JS exception pending when it fails. No JS
+// value is created unless it fails.
 bool runStep(napi_env env, StepHandle& h) {
   if (h.trace) {
-    h.trace[h.traceIndex] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    h.trace[h.traceIndex] = nowMs();
     if (++h.traceIndex == h.traceLength) h.traceIndex = 0;
   }
-  if (!h.runner) {
-    napi_throw(env, makeError(Napi::Env(env), Code::Disposed, "The step has been disposed").Value());
-    return false;
-  }
   try {
-    h.runner->step();
+    nativeStep(h);
   } catch (const Error& e) {
     napi_throw(env, makeError(Napi::Env(env), e.code(), e.what()).Value());
     return false;
@@ -110,10 +120,6 @@ bool runStep(napi_env env, StepHandle& h) {
     napi_throw(env, makeError(Napi::Env(env), err.code(), err.what()).Value());
     return false;
   }
-  const double ms = h.runner->lastRunMs();
-  h.statsPtr[0] = ms;
-  h.statsPtr[1] += 1;
-  recordRun(h, ms);
   return true;
 }
 
@@ -177,19 +183,24 @@ Napi::Value StepWrap::Prepare(const Napi::CallbackInfo& info) {
   });
 }
 
+// The C++ floor: the same native step as a JavaScript step, looped in C++, timed the same
+// way as a traced JavaScript loop (entry to entry, one clock read per step).
 Napi::Value StepWrap::Loop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return boundary(env, [&]() -> Napi::Value {
-    auto& r = runner(env);
+    runner(env);
     if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
       throw Error(Code::Argument, "Expected a Float64Array for the durations but received " +
                                       (info.Length() ? describeJs(info[0]) : std::string("nothing")));
     }
     Napi::Float64Array out = info[0].As<Napi::Float64Array>();
-    std::vector<int64_t> ns(out.ElementLength());
-    r.loop(static_cast<int64_t>(ns.size()), ns.data());
-    for (size_t i = 0; i < ns.size(); ++i) out[i] = static_cast<double>(ns[i]) / 1000.0;  // microseconds
-    handle_->statsPtr[0] = r.lastRunMs();
+    const size_t n = out.ElementLength();
+    std::vector<double> entry(n + 1);
+    for (size_t i = 0; i <= n; ++i) {
+      entry[i] = nowMs();
+      nativeStep(*handle_);
+    }
+    for (size_t i = 0; i < n; ++i) out[i] = (entry[i + 1] - entry[i]) * 1000.0;  // microseconds
     return env.Undefined();
   });
 }

@@ -6,7 +6,7 @@ export function writeHistograms(
   panels: { title: string; series: { name: string; samples: Float64Array }[] }[],
 ): string[] {
   const W = 560, H = 300, pad = { l: 60, r: 20, t: 34, b: 44 };
-  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#ad494a'];
   const bins = 80;
   const parts: string[] = [];
   panels.forEach((panel, pi) => {

@@ -1,7 +1,6 @@
-#!/usr/bin/python3
 """Python PyTorch training-loop baseline for `npm run bench`: samples per second with Adam.
 
-    /usr/bin/python3 train_baseline.py MODEL.pt IN OUT BATCH STEPS THREADS
+    PYTHON train_baseline.py MODEL.pt IN OUT BATCH STEPS THREADS
 
 Runs the same loop twice: on the TorchScript module (torch.jit.load, what torchloop trains)
 and on an eager nn.Sequential with the same weights. Prints one JSON line.

@@ -12,8 +12,8 @@ export interface TrainingRow {
   pythonEager: number;
 }
 
-/** Samples/s of Adam + MSE training on the same TorchScript file, in torchloop and in Python, same threads. */
-export async function trainingThroughput(fixtures: string, quick: boolean): Promise<TrainingRow[]> {
+/** Samples/s of Adam + MSE training on the same TorchScript file, in torchloop (the main build) and in the PyTorch of the same version, same threads. */
+export async function trainingThroughput(fixtures: string, python: string, quick: boolean): Promise<TrainingRow[]> {
   const cases = [
     { model: 'M2', file: 'mlp_m2.pt', dIn: 48, dOut: 12, batch: 64, steps: quick ? 100 : 1000 },
     { model: 'M3', file: 'mlp_m3.pt', dIn: 512, dOut: 512, batch: 64, steps: quick ? 10 : 60 },
@@ -37,9 +37,9 @@ export async function trainingThroughput(fixtures: string, quick: boolean): Prom
       trainer.dispose();
       m.dispose();
       const py = JSON.parse(
-        execFileSync('/usr/bin/python3', [path.join(import.meta.dirname, 'train_baseline.py'), path.join(fixtures, c.file), String(c.dIn), String(c.dOut), String(c.batch), String(c.steps), String(threads)], {
+        execFileSync(python, [path.join(import.meta.dirname, 'train_baseline.py'), path.join(fixtures, c.file), String(c.dIn), String(c.dOut), String(c.batch), String(c.steps), String(threads)], {
           encoding: 'utf8',
-          env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) },
+          env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) },
         }),
       );
       rows.push({ model: c.model, batch: c.batch, threads, torchloopSync: sync, torchloopAsync: async, pythonScripted: py.scripted, pythonEager: py.eager });
