@@ -5,7 +5,9 @@
     {
       "target_name": "torchloop",
       "sources": [
+        "native/core/cuda_graph.cc",
         "native/core/errors.cc",
+        "native/core/interpreter.cc",
         "native/core/model.cc",
         "native/core/plan.cc",
         "native/core/runtime.cc",
@@ -31,7 +33,7 @@
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++1y"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O3"],
+      "cflags_cc": ["-std=c++<!(node scripts/find-libtorch.mjs --cxx-std)", "-fexceptions", "-frtti", "-O3"],
       "libraries": [
         "-L<!(node scripts/find-libtorch.mjs --lib-dir)",
         "-Wl,-rpath,<!(node scripts/find-libtorch.mjs --lib-dir)",

@@ -9,9 +9,9 @@
 // A candidate counts only when its headers, its libraries and its cmake files are all there
 // and agree on the version; the first that does wins, and the others are reported.
 //
-//   node scripts/find-libtorch.mjs              -> JSON { source, root, cmakeDir, include[], libDir, version, cxxAbi, cuda }
+//   node scripts/find-libtorch.mjs              -> JSON { source, root, cmakeDir, include[], libDir, version, cxxAbi, cxxStd, cuda }
 //   node scripts/find-libtorch.mjs --explain    -> what was looked at and why each was taken or not
-//   node scripts/find-libtorch.mjs --cmake-dir | --lib-dir | --include | --cxx-abi | --version
+//   node scripts/find-libtorch.mjs --cmake-dir | --lib-dir | --include | --cxx-abi | --cxx-std | --version
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -69,6 +69,8 @@ export function inspectCmakeDir(cmakeDir, source) {
   const config = read(path.join(cmakeDir, 'TorchConfig.cmake'));
   const flags = existsSync(path.join(cmakeDir, '..', 'Caffe2', 'Caffe2Targets.cmake')) ? read(path.join(cmakeDir, '..', 'Caffe2', 'Caffe2Targets.cmake')) : '';
   const cxxAbi = /_GLIBCXX_USE_CXX11_ABI=([01])/.exec(config + flags)?.[1] ?? '1';
+  // The C++ standard libtorch asks of its users: 2.x's headers use C++20 concepts.
+  const cxxStd = String(Math.max(17, Number(/CXX_STANDARD (\d+)/.exec(config)?.[1] ?? 17)));
   return {
     source,
     root,
@@ -77,6 +79,7 @@ export function inspectCmakeDir(cmakeDir, source) {
     libDir,
     version,
     cxxAbi,
+    cxxStd,
     cuda: libs.some((f) => f.startsWith('libtorch_cuda.so')),
   };
 }
@@ -156,6 +159,7 @@ if (isMain) {
     case '--include': process.stdout.write(found.include.join(' ')); break;
     case '--lib-dir': process.stdout.write(found.libDir); break;
     case '--cxx-abi': process.stdout.write(found.cxxAbi); break;
+    case '--cxx-std': process.stdout.write(found.cxxStd); break;
     case '--version': process.stdout.write(found.version); break;
     case '--explain': console.log(`${tried.join('\n')}\n-> ${found.source}: libtorch ${found.version} in ${found.root}`); break;
     default: console.log(JSON.stringify(found, null, 2));

@@ -1,4 +1,9 @@
-#include "plan.h"
+// The plan executor: a frozen TorchScript graph replayed as ATen out-variant calls into
+// preallocated tensors, without the interpreter. Built in two passes: the first evaluates
+// every node once to learn shapes, then graph outputs are substituted by the runner's output
+// tensors; the second makes the closures (views made once: batch-1 linears become addmv).
+// An unsupported node throws, naming it.
+#include "executor.h"
 
 #include <ATen/ScalarOps.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -40,8 +45,8 @@ struct Entry {
 
 // The faster of several ways to run one op, timed on the bound inputs when the plan is built
 // (the median of a few runs each, after one to warm caches).
-std::function<void()> fastest(std::vector<std::function<void()>> candidates) {
-  if (candidates.size() == 1) return candidates[0];
+size_t fastest(const std::vector<std::function<void()>>& candidates) {
+  if (candidates.size() == 1) return 0;
   size_t best = 0;
   double bestUs = 1e300;
   for (size_t i = 0; i < candidates.size(); ++i) {
@@ -55,7 +60,7 @@ std::function<void()> fastest(std::vector<std::function<void()>> candidates) {
     std::sort(us.begin(), us.end());
     if (us[2] < bestUs) bestUs = us[2], best = i;
   }
-  return candidates[best];
+  return best;
 }
 
 #if TORCH_VERSION_MAJOR >= 2
@@ -91,7 +96,21 @@ at::Tensor wrappedScalar(const c10::Scalar& s) {
   return t;
 }
 
-}  // namespace
+class StepPlan final : public Executor {
+ public:
+  StepPlan(const torch::jit::Module& module, const std::string& method, const std::vector<at::Tensor>& inputs,
+           const std::vector<at::Tensor>& outputs);
+  void run() override;
+  std::string describe() const override {
+    return "plan (" + std::to_string(ops_.size()) + " ops" + (onednn_ ? ", " + std::to_string(onednn_) + " linear on oneDNN" : "") + ")";
+  }
+
+ private:
+  std::vector<at::Tensor> slots_;          // every intermediate tensor, preallocated
+  std::vector<std::function<void()>> ops_;  // out-variant calls in graph order
+  std::vector<std::pair<at::Tensor, at::Tensor>> finalCopies_;  // (src, dst) where an output aliases an input or constant
+  int onednn_ = 0;                          // linears that run on oneDNN
+};
 
 StepPlan::StepPlan(const torch::jit::Module& module, const std::string& method,
                    const std::vector<at::Tensor>& inputs, const std::vector<at::Tensor>& outputs) {
@@ -300,7 +319,9 @@ StepPlan::StepPlan(const torch::jit::Module& module, const std::string& method,
           if (b.defined()) ways.push_back([out, b, x, wt]() mutable { at::addmm_out(out, b, x, wt); });
           else ways.push_back([out, x, wt]() mutable { at::mm_out(out, x, wt); });
           if (auto dnnl = onednnLinear(out, x, w, b)) ways.push_back(std::move(dnnl));
-          ops_.push_back(fastest(std::move(ways)));
+          size_t best = fastest(ways);
+          onednn_ += best == 1;
+          ops_.push_back(std::move(ways[best]));
         }
         break;
       }
@@ -350,6 +371,14 @@ StepPlan::StepPlan(const torch::jit::Module& module, const std::string& method,
 void StepPlan::run() {
   for (auto& op : ops_) op();
   for (auto& [src, dst] : finalCopies_) dst.copy_(src);
+}
+
+}  // namespace
+
+std::unique_ptr<Executor> makePlan(const Binding& b) {
+  if (!b.model.device().is_cpu()) throw std::runtime_error("the plan is CPU only");
+  if (b.model.training()) throw std::runtime_error("the model is in training mode");
+  return std::make_unique<StepPlan>(b.model.module(), b.method, b.inputs, b.outputs);
 }
 
 }  // namespace torchloop

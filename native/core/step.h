@@ -1,15 +1,11 @@
 // StepRunner: the realtime hot path. It owns its input and output tensors (the N-API layer
 // exposes them to JavaScript as views), so a step is: the caller writes inputs in place,
 // step() runs the method, the outputs are written in place. Nothing is allocated per step
-// for inputs and outputs.
+// for inputs and outputs; on a CUDA device both live in pinned host memory.
 //
-// Two execution modes:
-//  - plan: the frozen graph is walked once and its ops (linear, matmul, addmm, elementwise,
-//    activations, cat) are replayed as ATen out-variant calls into preallocated tensors,
-//    without the TorchScript interpreter. Only used when every node is supported and the
-//    plan's outputs match the interpreter's on the bound inputs.
-//  - interpreter: the method runs through TorchScript with a reused stack; results are
-//    copied into the output tensors.
+// How the method runs is an Executor (executor.h): the interpreter, the plan, a CUDA graph.
+// prepare() builds every candidate that applies, keeps those whose outputs match the
+// interpreter's on the bound inputs, times them, and runs the fastest from then on.
 #pragma once
 #include <torch/script.h>
 
@@ -31,7 +27,7 @@ struct StepOptions {
   bool usePlan = true;
 };
 
-class StepPlan;  // defined in plan.h
+class Executor;  // executor.h
 
 class StepRunner {
  public:
@@ -43,7 +39,7 @@ class StepRunner {
   ~StepRunner();
 
   // Reinitialises output shapes by running the interpreter on the current inputs (called
-  // after the caller has written realistic inputs), and rebuilds the plan.
+  // after the caller has written realistic inputs), and chooses the executor again.
   void prepare();
   void step();
   // Runs n steps in C++ and writes each step's duration in nanoseconds (the C++ floor).
@@ -52,23 +48,19 @@ class StepRunner {
   std::vector<at::Tensor>& inputs() { return inputs_; }
   std::vector<at::Tensor>& outputs() { return outputs_; }
   double lastRunMs() const { return lastRunMs_; }
-  bool usesPlan() const { return plan_ != nullptr; }
-  const std::string& planStatus() const { return planStatus_; }  // why the plan is or is not used
+  // What runs and why: "plan (5 ops)", or "interpreter (plan: unsupported node aten::elu)".
+  const std::string& planStatus() const { return planStatus_; }
   const std::shared_ptr<ModelCore>& model() const { return model_; }
 
  private:
-  void runInterpreter();
-  void buildPlan();
+  void chooseExecutor();
 
   std::shared_ptr<ModelCore> model_;
   std::string method_;
   StepOptions options_;
   std::vector<at::Tensor> inputs_;
   std::vector<at::Tensor> outputs_;
-  std::vector<at::Tensor> deviceInputs_;  // copies on the model's device when it is not the CPU
-  torch::jit::Stack stack_;
-  c10::optional<torch::jit::Method> methodHandle_;
-  std::unique_ptr<StepPlan> plan_;
+  std::unique_ptr<Executor> executor_;
   std::string planStatus_;
   double lastRunMs_ = 0;
 };
