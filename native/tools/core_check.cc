@@ -36,6 +36,10 @@ static void report(const char* label, std::vector<int64_t>& ns) {
 }
 
 int main(int argc, char** argv) {
+  if (argc == 2 && !std::strcmp(argv[1], "--version")) {
+    std::printf("libtorch %s\n", runtimeInfo().loadedLibtorch.c_str());
+    return 0;
+  }
   if (argc < 3) {
     std::fprintf(stderr, "usage: core_check model.pt SHAPE [SHAPE...] [--device cuda] [--iters N] [--no-plan]\n");
     return 2;
