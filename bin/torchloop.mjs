@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// The torchloop CLI: the built JavaScript when there is one, else the TypeScript source through tsx.
+// The torchloop CLI. In a checkout of torchloop it runs the TypeScript source through tsx
+// (so it never runs a stale dist/); an installed package runs its built dist/.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const built = path.join(root, 'dist', 'cli', 'main.js');
+const checkout = existsSync(path.join(root, 'scripts', 'setup.mjs')) && existsSync(path.join(root, 'lib', 'cli', 'main.ts'));
 let main;
-if (existsSync(built)) ({ main } = await import(pathToFileURL(built).href));
+if (!checkout) ({ main } = await import(pathToFileURL(path.join(root, 'dist', 'cli', 'main.js')).href));
 else {
   const { register } = await import('tsx/esm/api');
   register();

@@ -8,7 +8,8 @@ export type TorchErrorCode =
   | 'ERR_RUNTIME'
   | 'ERR_DEVICE'
   | 'ERR_NOT_FOUND'
-  | 'ERR_NATIVE_LOAD';
+  | 'ERR_NATIVE_LOAD'
+  | 'ERR_MISSING_DEPENDENCY';
 
 /**
  * The one error type torchloop throws. Native code constructs it too (registered through

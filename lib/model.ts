@@ -3,12 +3,22 @@ import { fileURLToPath } from 'node:url';
 import { TorchError, expected } from './errors.ts';
 import { native, type MethodSignature, type NativeModel, type NativeStep, type NativeTrainer } from './native.ts';
 import { readSafetensors, writeSafetensors } from './train/safetensors.ts';
-import type { Tensor } from './tensor.ts';
+import type { Tensor, TypedArray } from './tensor.ts';
 
 export type { MethodSignature, ArgumentSignature } from './native.ts';
 
 /** Where a model comes from: a path, a `file://` URL, or the bytes of a `.pt` file. */
 export type ModelSource = string | URL | Buffer | Uint8Array;
+
+/**
+ * What a TorchScript method returns, converted: a Tensor, a number (`int`, `float`), a
+ * boolean, a string, null (`None`), an array (`List`, `Tuple`) or a plain object (`Dict[str, T]`).
+ * Pass the shape you expect as a type argument: `m.forwardSync<Tensor>(x)`,
+ * `m.forwardSync<[Tensor, Tensor]>(x, h)`.
+ */
+export type Value = Tensor | number | boolean | string | null | Value[] | { [key: string]: Value };
+/** What a method takes: a Value, a bare TypedArray (a 1-D tensor), `undefined` for a defaulted argument. */
+export type Argument = Value | TypedArray | bigint | undefined | readonly Argument[] | { [key: string]: Argument };
 
 export interface LoadOptions {
   /** `'cpu'` (default), `'cuda'` or `'cuda:N'`. CUDA without CUDA support is an ERR_DEVICE, never a silent CPU fall-back. */
@@ -87,30 +97,30 @@ export class Model implements Disposable {
   }
 
   /** Runs `forward` on the calling thread. */
-  forwardSync(...args: unknown[]): any {
-    return this.#native.callSync('forward', args);
+  forwardSync<R extends Value = Value>(...args: Argument[]): R {
+    return this.#native.callSync('forward', args) as R;
   }
 
   /** Runs `forward` on a worker thread; the event loop keeps turning. */
-  forward(...args: unknown[]): Promise<any> {
+  forward<R extends Value = Value>(...args: Argument[]): Promise<R> {
     return this.#call('forward', args);
   }
 
   /** Runs any method on the calling thread. */
-  callSync(method: string, ...args: unknown[]): any {
+  callSync<R extends Value = Value>(method: string, ...args: Argument[]): R {
     if (typeof method !== 'string') expected('ERR_ARGUMENT', 'a method name', 'callSync', method);
-    return this.#native.callSync(method, args);
+    return this.#native.callSync(method, args) as R;
   }
 
   /** Runs any method on a worker thread. */
-  call(method: string, ...args: unknown[]): Promise<any> {
+  call<R extends Value = Value>(method: string, ...args: Argument[]): Promise<R> {
     if (typeof method !== 'string') return Promise.reject(new TorchError('ERR_ARGUMENT', 'Expected a method name for call'));
     return this.#call(method, args);
   }
 
-  #call(method: string, args: unknown[]): Promise<any> {
+  #call<R extends Value>(method: string, args: Argument[]): Promise<R> {
     try {
-      return this.#native.call(method, args);
+      return this.#native.call(method, args) as Promise<R>;
     } catch (e) {
       return Promise.reject(e);
     }

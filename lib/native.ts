@@ -7,9 +7,9 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { TorchError } from './errors.ts';
+import { packageRoot } from './paths.ts';
 import { Tensor } from './tensor.ts';
 
 /** A method's argument as the TorchScript schema declares it. */
@@ -120,7 +120,7 @@ interface NativeAddon {
   stamp(buf: Float64Array, index: number): void;
 }
 
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export { packageRoot };
 
 /**
  * The addon file: $TORCHLOOP_ADDON when set (a second build, e.g. against another libtorch),

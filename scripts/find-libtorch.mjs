@@ -3,9 +3,11 @@
 // cannot drift. Candidates, in order:
 //   1. $LIBTORCH: a libtorch folder (the LibTorch zip, or a pip install's site-packages/torch);
 //   2. $Torch_DIR: a folder holding TorchConfig.cmake;
-//   3. the project's own pip torch: <package>/.torch (made by `npm run setup`);
-//   4. a pip torch that python3 on PATH imports ($TORCHLOOP_PYTHON first, when set);
-//   5. the system's: Debian's libtorch-dev (/usr/lib/<arch>/cmake/Torch) and /usr/local.
+//   3. the package's own pip torch: <package>/.torch (made by `npm run setup` in a checkout);
+//   4. the user's pip torch for torchloop: ~/.cache/torchloop/torch (TORCHLOOP_PIP_TORCH=1 at
+//      install, or `npx torchloop setup-libtorch`; $TORCHLOOP_HOME/torch when set);
+//   5. a pip torch that python3 on PATH imports ($TORCHLOOP_PYTHON first, when set);
+//   6. the system's: Debian's libtorch-dev (/usr/lib/<arch>/cmake/Torch) and /usr/local.
 // A candidate counts only when its headers, its libraries and its cmake files are all there
 // and agree on the version; the first that does wins, and the others are reported.
 //
@@ -16,18 +18,23 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { userVenv } from './pip-torch.mjs';
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ARCH_DIR = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch] ?? `${process.arch}-linux-gnu`;
 export const SYSTEM_DIRS = [`/usr/lib/${ARCH_DIR}/cmake/Torch`, '/usr/lib/cmake/Torch', '/usr/local/share/cmake/Torch', '/usr/local/lib/cmake/Torch'];
 export const PROJECT_VENV = path.join(packageRoot, '.torch');
 
-/** The commands that give this machine a libtorch, for error messages (each is tested). */
+/**
+ * The commands that give this machine a libtorch, for error messages. Each works before
+ * torchloop is installed (an install without libtorch fails), and each is tested
+ * (test/package/remedies.test.ts). After one, install again (or `npm rebuild torchloop`).
+ */
 export const REMEDIES = [
-  'a pip torch in the package (2.x, CPU):  npx torchloop setup-libtorch',
-  'a pip torch of your own:                python3 -m pip install torch   (then rebuild: npm rebuild torchloop)',
-  'a LibTorch zip you unpacked:            LIBTORCH=/path/to/libtorch npm rebuild torchloop',
-  "Debian's libtorch 1.13:                 sudo apt-get install libtorch-dev libopenblas0   (then npm rebuild torchloop)",
+  'let torchloop make a pip torch (2.13, CPU) in ~/.cache/torchloop:  TORCHLOOP_PIP_TORCH=1 npm install torchloop',
+  'a pip torch that python3 imports:                                  python3 -m pip install torch==2.13.0+cpu',
+  'a LibTorch zip you unpacked:                                       LIBTORCH=/path/to/libtorch npm install torchloop',
+  "Debian's libtorch 1.13:                                            sudo apt-get install libtorch-dev libopenblas0",
 ];
 
 const read = (p) => readFileSync(p, 'utf8');
@@ -106,8 +113,8 @@ export function venvTorchDir(venv = PROJECT_VENV) {
   return null;
 }
 
-// `options` exist for tests: another venv folder, or no python3 lookup.
-export function findLibtorch(env = process.env, { venv = PROJECT_VENV, python = true } = {}) {
+// `options` exist for tests: other venv folders, no python3 lookup, no system folders.
+export function findLibtorch(env = process.env, { venv = PROJECT_VENV, user = userVenv(env), python = true, system = SYSTEM_DIRS } = {}) {
   const tried = [];
   const attempt = (what, cmakeDir, source) => {
     const r = cmakeDir ? inspectCmakeDir(cmakeDir, source) : { error: 'not present' };
@@ -126,6 +133,10 @@ export function findLibtorch(env = process.env, { venv = PROJECT_VENV, python = 
   }
   const venvTorch = venvTorchDir(venv);
   found = attempt(`the package's pip torch (${venv})`, venvTorch && path.join(venvTorch, 'share', 'cmake', 'Torch'), 'package venv');
+  if (!found) {
+    const userTorch = venvTorchDir(user);
+    found = attempt(`torchloop's pip torch for this user (${user})`, userTorch && path.join(userTorch, 'share', 'cmake', 'Torch'), 'user venv');
+  }
   if (!found && python && env.TORCHLOOP_NO_PYTHON_TORCH !== '1') {
     // Debian's python3-torch has no cmake files or headers; a pip install has both.
     for (const py of [env.TORCHLOOP_PYTHON, 'python3'].filter(Boolean)) {
@@ -134,7 +145,7 @@ export function findLibtorch(env = process.env, { venv = PROJECT_VENV, python = 
       if (found) break;
     }
   }
-  for (const dir of SYSTEM_DIRS) {
+  for (const dir of env.TORCHLOOP_NO_SYSTEM_TORCH === '1' ? [] : system) {
     if (found) break;
     found = attempt(dir, existsSync(dir) ? dir : null, 'system');
   }
@@ -143,7 +154,7 @@ export function findLibtorch(env = process.env, { venv = PROJECT_VENV, python = 
 
 export function notFoundMessage(tried) {
   return `torchloop: no usable libtorch was found. Looked at:\n  ${tried.join('\n  ')}\n` +
-    `Any one of these provides one:\n  ${REMEDIES.join('\n  ')}\n`;
+    `Any one of these provides one (then install torchloop again, or run \`npm rebuild torchloop\`):\n  ${REMEDIES.join('\n  ')}\n`;
 }
 
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);

@@ -3,17 +3,17 @@
  * The torchloop command line:
  *   torchloop generate|train|predict|evaluate CONFIG.yaml [--section.key value ...] [--json]
  *   torchloop inspect model.pt [--json]
- *   torchloop bench [-- bench options]
+ *   torchloop bench [--model file.pt --shape 1x48 ...] [--steps N] [--rounds N] [--json]
  * Config keys given as --a.b value override the file (the value is read as YAML: 1e-3, true, [1, 2]).
  */
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Command } from 'commander';
 import { DataGeneration } from '../data/data-generation.ts';
+import { bench, formatBench } from './bench.ts';
 import { TorchError } from '../errors.ts';
 import { Model } from '../model.ts';
 import { version } from '../runtime.ts';
-import { loadExperiment, resolvePath, writeResolved } from '../learn/config.ts';
+import { environmentModule, loadExperiment, resolvePath, writeResolved } from '../learn/config.ts';
 import { TrainingPipeline, runEvaluation, runPrediction } from '../learn/pipelines.ts';
 
 // Top-level config keys that hold a value (the sections are set as --section.key).
@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<void> {
       const exp = loadExperiment(config, overrides);
       writeResolved(exp);
       const report = await new DataGeneration({
-        environment: { module: resolvePath(exp, exp.environment.module), exportName: exp.environment.export },
+        environment: { module: environmentModule(exp), exportName: exp.environment.export },
         environmentOptions: exp.environment.options,
         workers: exp.environment.workers,
         seed: exp.seed,
@@ -117,12 +117,16 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('bench')
-    .description('npm run bench: latency and throughput against the baselines')
-    .allowUnknownOption()
-    .action(() => {
-      const script = path.resolve(import.meta.dirname, '../../scripts/bench/run.ts');
-      const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...rest.slice(rest.indexOf('bench') + 1)], { stdio: 'inherit' });
-      process.exitCode = r.status ?? 1;
+    .description("a realtime step's latency on this machine: TorchEntity against the C++ floor (built-in models, or --model)")
+    .option('--model <file>', 'a TorchScript file of yours')
+    .option('--shape <shape...>', "its forward's input shapes, e.g. 1x48 (one per argument)")
+    .option('--steps <n>', 'steps per path', '100000')
+    .option('--rounds <n>', 'interleaved rounds', '10')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { model?: string; shape?: string[]; steps: string; rounds: string; json?: boolean }) => {
+      if (o.model && !o.shape?.length) throw new TorchError('ERR_ARGUMENT', 'Expected --shape for each input of --model (e.g. --shape 1x48)');
+      const r = await bench({ model: o.model, shapes: o.shape, steps: Number(o.steps), rounds: Number(o.rounds) });
+      output(!!o.json, r, () => formatBench(r));
     });
 
   await program.parseAsync(rest, { from: 'user' });

@@ -1,8 +1,8 @@
-import { createRequire } from 'node:module';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TorchError, describe } from '../errors.ts';
+import { optional } from '../optional.ts';
 import { Tensor, type DType } from '../tensor.ts';
 import { encodeSafetensors } from '../train/safetensors.ts';
 import { ARRAY_FOR, allocate, makeField, type Field, type FieldArray, type FieldSpec, type FieldValues } from './fields.ts';
@@ -35,14 +35,14 @@ export interface Normalization {
  */
 export class DatabaseManager implements Disposable {
   readonly file: string;
-  readonly db: BetterSqlite3.Database;
+  readonly #db: BetterSqlite3.Database;
   #fields: Field[] = [];
   #insert: BetterSqlite3.Statement | null = null;
   #byId = new Map<number, BetterSqlite3.Statement>();
 
   private constructor(file: string, db: BetterSqlite3.Database) {
     this.file = file;
-    this.db = db;
+    this.#db = db;
   }
 
   /** Opens or creates a dataset. Fields are required to create one and, when given for an existing one, must match it. */
@@ -50,7 +50,7 @@ export class DatabaseManager implements Disposable {
     const exists = existsSync(file);
     if (!exists && options.readonly) throw new TorchError('ERR_NOT_FOUND', `No dataset at '${file}'`);
     if (!exists) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+    const Database = optional<typeof BetterSqlite3>('better-sqlite3', 'The sample database');
     let db: BetterSqlite3.Database;
     try {
       db = new Database(file, { readonly: options.readonly ?? false });
@@ -67,11 +67,11 @@ export class DatabaseManager implements Disposable {
   }
 
   #init(exists: boolean, specs?: (FieldSpec & { kind?: Field['kind'] })[]): void {
-    const hasSchema = exists && this.db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='fields'").get();
+    const hasSchema = exists && this.#db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='fields'").get();
     if (hasSchema) {
-      const format = (this.db.prepare("SELECT value FROM meta WHERE key='format'").get() as { value: string } | undefined)?.value;
+      const format = (this.#db.prepare("SELECT value FROM meta WHERE key='format'").get() as { value: string } | undefined)?.value;
       if (format !== FORMAT) throw new TorchError('ERR_MODEL_LOAD', `'${this.file}' is not a torchloop dataset (format ${format ?? 'missing'})`);
-      const rows = this.db.prepare('SELECT name, dtype, shape, kind FROM fields ORDER BY position').all() as { name: string; dtype: string; shape: string; kind: string }[];
+      const rows = this.#db.prepare('SELECT name, dtype, shape, kind FROM fields ORDER BY position').all() as { name: string; dtype: string; shape: string; kind: string }[];
       this.#fields = rows.map((r) => makeField({ name: r.name, shape: JSON.parse(r.shape), dtype: r.dtype as never }, r.kind as Field['kind']));
       if (specs) {
         const want = specs.map((s) => makeField(s, (s as Field).kind ?? 'training'));
@@ -86,16 +86,16 @@ export class DatabaseManager implements Disposable {
       if (!specs || specs.length === 0) throw new TorchError('ERR_ARGUMENT', `Creating the dataset '${this.file}' needs its fields`);
       this.#fields = specs.map((s) => makeField(s, (s as Field).kind ?? 'training'));
       const columns = this.#fields.map((f) => `"${f.name}" BLOB NOT NULL`).join(', ');
-      this.db.exec(`
+      this.#db.exec(`
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
         CREATE TABLE fields (name TEXT PRIMARY KEY, dtype TEXT NOT NULL, shape TEXT NOT NULL, kind TEXT NOT NULL, position INTEGER NOT NULL);
         CREATE TABLE samples (id INTEGER PRIMARY KEY, mode TEXT NOT NULL, ${columns});
         CREATE INDEX samples_mode ON samples (mode, id);
         CREATE TABLE normalization (mode TEXT NOT NULL, field TEXT NOT NULL, count INTEGER NOT NULL, mean REAL NOT NULL, m2 REAL NOT NULL, PRIMARY KEY (mode, field));`);
-      const meta = this.db.prepare('INSERT INTO meta VALUES (?, ?)');
+      const meta = this.#db.prepare('INSERT INTO meta VALUES (?, ?)');
       meta.run('format', FORMAT);
       meta.run('created', new Date().toISOString());
-      const field = this.db.prepare('INSERT INTO fields VALUES (?, ?, ?, ?, ?)');
+      const field = this.#db.prepare('INSERT INTO fields VALUES (?, ?, ?, ?, ?)');
       this.#fields.forEach((f, i) => field.run(f.name, f.dtype, JSON.stringify(f.shape), f.kind, i));
     }
   }
@@ -107,7 +107,7 @@ export class DatabaseManager implements Disposable {
   /** Samples stored for a mode. */
   count(mode: Mode): number {
     checkMode(mode);
-    return (this.db.prepare('SELECT count(*) AS n FROM samples WHERE mode = ?').get(mode) as { n: number }).n;
+    return (this.#db.prepare('SELECT count(*) AS n FROM samples WHERE mode = ?').get(mode) as { n: number }).n;
   }
 
   /**
@@ -130,18 +130,18 @@ export class DatabaseManager implements Disposable {
         }
       }
     }
-    this.#insert ??= this.db.prepare(`INSERT INTO samples (mode, ${this.#fields.map((f) => `"${f.name}"`).join(', ')}) VALUES (?, ${this.#fields.map(() => '?').join(', ')})`);
+    this.#insert ??= this.#db.prepare(`INSERT INTO samples (mode, ${this.#fields.map((f) => `"${f.name}"`).join(', ')}) VALUES (?, ${this.#fields.map(() => '?').join(', ')})`);
     const insert = this.#insert;
     const ids: number[] = new Array(size);
     const args: unknown[] = new Array(this.#fields.length + 1);
     args[0] = mode;
     if (options.batchKey !== undefined) {
-      this.db.exec('CREATE TABLE IF NOT EXISTS received_batches (key TEXT PRIMARY KEY, mode TEXT NOT NULL, samples INTEGER NOT NULL)');
+      this.#db.exec('CREATE TABLE IF NOT EXISTS received_batches (key TEXT PRIMARY KEY, mode TEXT NOT NULL, samples INTEGER NOT NULL)');
     }
-    const write = this.db.transaction((): number[] => {
+    const write = this.#db.transaction((): number[] => {
       // A keyed batch (from a remote client) is stored once: a redelivered one is skipped.
       if (options.batchKey !== undefined) {
-        const fresh = this.db.prepare('INSERT OR IGNORE INTO received_batches VALUES (?, ?, ?)').run(options.batchKey, mode, size).changes;
+        const fresh = this.#db.prepare('INSERT OR IGNORE INTO received_batches VALUES (?, ?, ?)').run(options.batchKey, mode, size).changes;
         if (fresh === 0) return [];
       }
       for (let s = 0; s < size; s++) {
@@ -162,8 +162,8 @@ export class DatabaseManager implements Disposable {
   }
 
   #foldNormalization(mode: Mode, values: FieldValues, size: number): void {
-    const get = this.db.prepare('SELECT count, mean, m2 FROM normalization WHERE mode = ? AND field = ?');
-    const put = this.db.prepare('INSERT OR REPLACE INTO normalization VALUES (?, ?, ?, ?, ?)');
+    const get = this.#db.prepare('SELECT count, mean, m2 FROM normalization WHERE mode = ? AND field = ?');
+    const put = this.#db.prepare('INSERT OR REPLACE INTO normalization VALUES (?, ?, ?, ?, ?)');
     for (const f of this.#fields) {
       if (f.dtype === 'int64') continue;
       const a = values[f.name] as Float32Array;
@@ -188,15 +188,15 @@ export class DatabaseManager implements Disposable {
 
   /** Per-field mean and std of a mode, as stored. */
   normalization(mode: Mode = 'training'): Record<string, Normalization> {
-    const rows = this.db.prepare('SELECT field, count, mean, m2 FROM normalization WHERE mode = ?').all(mode) as { field: string; count: number; mean: number; m2: number }[];
+    const rows = this.#db.prepare('SELECT field, count, mean, m2 FROM normalization WHERE mode = ?').all(mode) as { field: string; count: number; mean: number; m2: number }[];
     return Object.fromEntries(rows.map((r) => [r.field, { count: r.count, mean: r.mean, std: r.count > 0 ? Math.sqrt(r.m2 / r.count) : 0 }]));
   }
 
   /** Recomputes the normalization of a mode from every stored sample. */
   recomputeNormalization(mode: Mode = 'training'): Record<string, Normalization> {
     checkMode(mode);
-    const tx = this.db.transaction(() => {
-      this.db.prepare('DELETE FROM normalization WHERE mode = ?').run(mode);
+    const tx = this.#db.transaction(() => {
+      this.#db.prepare('DELETE FROM normalization WHERE mode = ?').run(mode);
       const ids = this.ids(mode);
       for (let at = 0; at < ids.length; at += 1024) {
         const chunk = ids.subarray(at, at + 1024);
@@ -214,7 +214,7 @@ export class DatabaseManager implements Disposable {
     checkMode(mode);
     let ids = this.#ids.get(mode);
     if (!ids) {
-      const rows = this.db.prepare('SELECT id FROM samples WHERE mode = ? ORDER BY id').raw().all(mode) as [number][];
+      const rows = this.#db.prepare('SELECT id FROM samples WHERE mode = ? ORDER BY id').raw().all(mode) as [number][];
       ids = Int32Array.from(rows, (r) => r[0]);
       this.#ids.set(mode, ids);
     }
@@ -226,7 +226,7 @@ export class DatabaseManager implements Disposable {
     const n = ids.length;
     let stmt = this.#byId.get(n);
     if (!stmt) {
-      stmt = this.db.prepare(`SELECT id, ${this.#fields.map((f) => `"${f.name}"`).join(', ')} FROM samples WHERE id IN (${new Array(n).fill('?').join(',')})`).raw();
+      stmt = this.#db.prepare(`SELECT id, ${this.#fields.map((f) => `"${f.name}"`).join(', ')} FROM samples WHERE id IN (${new Array(n).fill('?').join(',')})`).raw();
       this.#byId.set(n, stmt);
     }
     const rows = stmt.all(...(ids as number[])) as unknown[][];
@@ -289,8 +289,18 @@ export class DatabaseManager implements Disposable {
     writeFileSync(file, encodeSafetensors(tensors, { format: FORMAT, mode }));
   }
 
+  /**
+   * Runs a read-only SQL statement and returns its rows (for inspecting a dataset: counts,
+   * PRAGMA integrity_check, the tables documented above). Writes go through add().
+   */
+  query<Row = Record<string, unknown>>(sql: string, ...params: (string | number | bigint | null)[]): Row[] {
+    const stmt = this.#db.prepare(sql);
+    if (!stmt.reader) throw new TorchError('ERR_ARGUMENT', `Expected a statement that returns rows for query() but received '${sql.slice(0, 60)}'`);
+    return stmt.all(...params) as Row[];
+  }
+
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.#db.open) this.#db.close();
   }
 
   [Symbol.dispose](): void {

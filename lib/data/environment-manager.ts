@@ -3,6 +3,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TorchError, describe } from '../errors.ts';
+import { importModule, toImportable, tsxApiUrl, workerNeedsTypeScript } from '../loader.ts';
+import { ownModule } from '../paths.ts';
 import { produce, type Environment, type EnvironmentOptions, type Predictor } from './environment.ts';
 import { allocate, type Field, type FieldValues } from './fields.ts';
 
@@ -51,7 +53,7 @@ interface Slot {
   busy: Map<number, { count: number; resolve: (b: Batch) => void; reject: (e: Error) => void }>;
 }
 
-const ENTRY = new URL('./worker-entry' + path.extname(fileURLToPath(import.meta.url)), import.meta.url);
+const ENTRY = pathToFileURL(ownModule('data/worker-entry'));
 
 /**
  * Runs environments and collects their samples (DeepPhysX's EnvironmentManager): one in this
@@ -90,7 +92,7 @@ export class EnvironmentManager extends EventEmitter {
   async start(): Promise<void> {
     const o = this.options;
     if (o.workers === 0) {
-      const Env = typeof o.environment === 'function' ? o.environment : ((await import(toUrl(o.environment.module)))[o.environment.exportName] as new (x: EnvironmentOptions) => Environment);
+      const Env = typeof o.environment === 'function' ? o.environment : ((await importModule(o.environment.module))[o.environment.exportName] as new (x: EnvironmentOptions) => Environment);
       if (typeof Env !== 'function') throw new TorchError('ERR_NOT_FOUND', `No environment class exported as '${(o.environment as EnvironmentSource).exportName}'`);
       this.#local = new Env({ ...o.environmentOptions, seed: o.seed });
       this.#local.setPredictor(o.predictor ?? null);
@@ -114,9 +116,10 @@ export class EnvironmentManager extends EventEmitter {
       simulationsPerStep: o.simulationsPerStep,
       maxWrongSamplesPerStep: o.maxWrongSamplesPerStep,
     };
-    // TypeScript sources (development, tests) need tsx inside the worker; built JS does not.
-    const worker = ENTRY.pathname.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(ENTRY.href)}); })`, { eval: true, workerData })
+    // TypeScript (torchloop's own source in development, or the user's environment module)
+    // needs tsx registered inside the worker first; built JavaScript does not.
+    const worker = workerNeedsTypeScript(ENTRY.href, workerData.module)
+      ? new Worker(`import(${JSON.stringify(tsxApiUrl())}).then((m) => { m.register(); return import(${JSON.stringify(ENTRY.href)}); })`, { eval: true, workerData })
       : new Worker(ENTRY, { workerData });
     const slot: Slot = { index, generation, worker, busy: new Map(), ready: null as never, prefetched: null };
     slot.ready = new Promise((resolve, reject) => {
@@ -245,7 +248,7 @@ export class EnvironmentManager extends EventEmitter {
 }
 
 function toUrl(module: string): string {
-  return module.startsWith('file:') ? module : pathToFileURL(path.resolve(module)).href;
+  return toImportable(module);
 }
 
 /** Joins per-worker parts into one batch (one copy, into arrays of the batch size). */

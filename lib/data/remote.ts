@@ -1,6 +1,7 @@
-import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, AckPolicy, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { TorchError } from '../errors.ts';
+import { optional } from '../optional.ts';
 import type { DatabaseManager, Mode } from './database.ts';
 import { EnvironmentManager, type EnvironmentManagerOptions } from './environment-manager.ts';
 import { ARRAY_FOR, type Field, type FieldValues } from './fields.ts';
@@ -21,6 +22,13 @@ export interface RemoteOptions {
   dataset: string;
 }
 
+// The NATS client is an optional dependency, loaded on first use.
+function nats() {
+  const transport = optional<typeof import('@nats-io/transport-node')>('@nats-io/transport-node', 'Remote environments (NATS)');
+  const js = optional<typeof import('@nats-io/jetstream')>('@nats-io/jetstream', 'Remote environments (NATS JetStream)');
+  return { connect: transport.connect, natsHeaders: transport.headers, jetstream: js.jetstream, jetstreamManager: js.jetstreamManager, AckPolicy: js.AckPolicy };
+}
+
 function names(dataset: string) {
   if (!/^[A-Za-z0-9_-]+$/.test(dataset)) throw new TorchError('ERR_ARGUMENT', `Expected a dataset name of letters, digits, - and _ but received '${dataset}'`);
   return { stream: `TORCHLOOP_${dataset}`, subject: `torchloop.${dataset}.samples` };
@@ -28,7 +36,7 @@ function names(dataset: string) {
 
 async function ensureStream(nc: NatsConnection, dataset: string): Promise<void> {
   const { stream, subject } = names(dataset);
-  const jsm = await jetstreamManager(nc);
+  const jsm = await nats().jetstreamManager(nc);
   try {
     await jsm.streams.info(stream);
   } catch {
@@ -44,6 +52,7 @@ async function ensureStream(nc: NatsConnection, dataset: string): Promise<void> 
 }
 
 async function connectTo(options: RemoteOptions): Promise<NatsConnection> {
+  const { connect } = nats();
   try {
     return await connect({ servers: options.servers, name: 'torchloop' });
   } catch (e) {
@@ -106,6 +115,7 @@ export class RemoteEnvironmentClient {
     const envs = new EnvironmentManager(o);
     try {
       await ensureStream(nc, o.dataset);
+      const { jetstream, natsHeaders } = nats();
       const js: JetStreamClient = jetstream(nc);
       await envs.start();
       const fields = JSON.stringify(envs.fields.map(({ name, dtype, shape, kind }) => ({ name, dtype, shape, kind })));
@@ -151,6 +161,7 @@ export class RemoteSampleSink {
     const start = this.received;
     try {
       await ensureStream(nc, o.dataset);
+      const { jetstream, jetstreamManager, AckPolicy } = nats();
       const jsm = await jetstreamManager(nc);
       const durable = o.consumer ?? 'sink';
       await jsm.consumers.info(stream, durable).catch(() => jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit }));

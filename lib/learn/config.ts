@@ -3,6 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { TorchError } from '../errors.ts';
+import { ownModule } from '../paths.ts';
 
 /**
  * One YAML experiment file (MI-Prometheus / the pose-estimation trainer's config.yaml):
@@ -11,8 +12,12 @@ import { TorchError } from '../errors.ts';
  * merged in order, this file last); unknown keys are errors that name the nearest valid key;
  * `--section.key value` overrides on the command line.
  */
+/** Environments torchloop ships, by the name `environment.module` gives them. */
+const BUILTIN_ENVIRONMENTS: Record<string, string> = { 'torchloop:spring-chain': 'data/examples/spring-chain' };
+
 const environment = z.strictObject({
-  module: z.string().default('lib/data/examples/spring-chain.ts'),
+  /** A module of yours (.js, .mjs or .ts; relative to the config file), or a built-in: torchloop:spring-chain. */
+  module: z.string().default('torchloop:spring-chain'),
   export: z.string().default('SpringChainEnvironment'),
   options: z.record(z.string(), z.unknown()).default({}),
   workers: z.number().int().min(0).default(0),
@@ -179,6 +184,16 @@ export function loadExperiment(file: string, overrides: Record<string, string> =
   const doc = readYaml(file);
   for (const [k, v] of Object.entries(overrides)) setPath(doc, k, v);
   return validateExperiment(doc, path.dirname(path.resolve(file)));
+}
+
+/** The environment module to import: a built-in's file in this package, or the user's module relative to the config. */
+export function environmentModule(exp: Experiment): string {
+  const builtin = BUILTIN_ENVIRONMENTS[exp.environment.module];
+  if (builtin) return ownModule(builtin);
+  if (exp.environment.module.startsWith('torchloop:')) {
+    throw new TorchError('ERR_NOT_FOUND', `No built-in environment '${exp.environment.module}' (there is: ${Object.keys(BUILTIN_ENVIRONMENTS).join(', ')})`);
+  }
+  return resolvePath(exp, exp.environment.module);
 }
 
 /** Paths in a config are relative to the config file. */

@@ -10,7 +10,7 @@ import { EnvironmentManager } from '../data/environment-manager.ts';
 import type { FieldValues } from '../data/fields.ts';
 import { ProgressBar } from '../data/progress.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
-import { resolvePath, writeResolved, type Experiment } from './config.ts';
+import { environmentModule, resolvePath, writeResolved, type Experiment } from './config.ts';
 import { NetworkManager, type DataTransformation } from './network-manager.ts';
 import { StatsManager, type EpochRecord } from './stats.ts';
 
@@ -34,7 +34,7 @@ export interface TrainingReport {
 
 function environmentsFor(exp: Experiment, workers = exp.environment.workers): EnvironmentManager {
   return new EnvironmentManager({
-    environment: { module: resolvePath(exp, exp.environment.module), exportName: exp.environment.export },
+    environment: { module: environmentModule(exp), exportName: exp.environment.export },
     workers,
     seed: exp.seed,
     simulationsPerStep: exp.environment.simulationsPerStep,

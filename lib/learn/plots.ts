@@ -1,5 +1,5 @@
+import { optional } from '../optional.ts';
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 
 export interface Series {
   name: string;
@@ -44,16 +44,23 @@ export function writeLineChart(file: string, title: string, xLabel: string, yLab
 }
 
 /** Writes an SVG and, when resvg is installed, a PNG beside it; returns the files written. */
+type ResvgClass = new (svg: string, options: object) => { render(): { asPng(): Uint8Array } };
+let warnedNoPng = false;
+
 export function writeSvg(file: string, svg: string): string[] {
   writeFileSync(file, svg);
   const out = [file];
+  let Resvg: ResvgClass;
   try {
-    const { Resvg } = createRequire(import.meta.url)('@resvg/resvg-js');
-    const png = file.replace(/\.svg$/, '.png');
-    writeFileSync(png, new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng());
-    out.push(png);
-  } catch {
-    // Without resvg the SVG is the picture.
+    ({ Resvg } = optional<{ Resvg: ResvgClass }>('@resvg/resvg-js', 'PNG plots'));
+  } catch (e) {
+    // Without resvg the SVG is the picture; say once how to get PNGs too.
+    if (!warnedNoPng) process.emitWarning(`${(e as Error).message}; writing SVG only`, { code: 'TORCHLOOP_NO_PNG' });
+    warnedNoPng = true;
+    return out;
   }
+  const png = file.replace(/\.svg$/, '.png');
+  writeFileSync(png, new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng());
+  out.push(png);
   return out;
 }

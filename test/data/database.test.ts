@@ -115,7 +115,7 @@ print(json.dumps([x.tolist(), int(lab[0]), list(npx.shape), float(npx[2, 1, 2]),
     });
     await new Promise((r) => child.once('exit', r));
     using db = DatabaseManager.open(file);
-    expect(db.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(db.query<{ integrity_check: string }>('PRAGMA integrity_check')[0].integrity_check).toBe('ok');
     const n = db.count('training');
     expect(n % 100).toBe(0); // no half batch
     expect(n).toBeGreaterThanOrEqual(committed);

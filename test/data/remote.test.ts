@@ -28,7 +28,7 @@ describe.skipIf(!natsAvailable)('remote environments over NATS JetStream (server
     const [received] = await Promise.all([sink.receive({ samples: 96, timeoutMs: 45_000 }), ...clients]);
     expect(received).toBe(96);
     expect(db.count('training')).toBe(96);
-    const keys = db.db.prepare('SELECT key FROM received_batches ORDER BY key').pluck().all();
+    const keys = db.query<{ key: string }>('SELECT key FROM received_batches ORDER BY key').map((r) => r.key);
     expect(keys).toEqual(['alpha/0', 'alpha/1', 'alpha/2', 'beta/0', 'beta/1', 'beta/2']);
     // Different seeds, different samples.
     const loads = db.read(db.ids('training')).loads as Float32Array;

