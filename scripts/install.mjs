@@ -81,7 +81,9 @@ for (const [tool, args] of [['cmake', ['--version']], [process.env.CXX || 'c++',
 
 log(`building the native addon against libtorch ${found.version} (${found.source}: ${found.root}); this takes a few minutes`);
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-const env = found.source === 'LIBTORCH' || found.source === 'Torch_DIR' ? process.env : { ...process.env, LIBTORCH: found.root };
+// The build's own finder (CMakeLists.txt) is pointed at the very folder found here.
+const env = { ...process.env, Torch_DIR: found.cmakeDir };
+delete env.LIBTORCH;
 const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--CDCMAKE_BUILD_TYPE=Release', '--directory', root, '--out', path.join(root, 'build')], {
   cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env,
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TorchError, describe } from '../errors.ts';
-import { importModule, toImportable, tsxApiUrl, workerNeedsTypeScript } from '../loader.ts';
+import { importModule, isTypeScript, toImportable, tsxApiUrl } from '../loader.ts';
 import { ownModule } from '../paths.ts';
 import { produce, type Environment, type EnvironmentOptions, type Predictor } from './environment.ts';
 import { allocate, type Field, type FieldValues } from './fields.ts';
@@ -116,9 +116,9 @@ export class EnvironmentManager extends EventEmitter {
       simulationsPerStep: o.simulationsPerStep,
       maxWrongSamplesPerStep: o.maxWrongSamplesPerStep,
     };
-    // TypeScript (torchloop's own source in development, or the user's environment module)
-    // needs tsx registered inside the worker first; built JavaScript does not.
-    const worker = workerNeedsTypeScript(ENTRY.href, workerData.module)
+    // torchloop's own TypeScript source (development) needs tsx registered in the worker first;
+    // built JavaScript does not (the worker entry imports a user's .ts module through tsx itself).
+    const worker = isTypeScript(ENTRY.href)
       ? new Worker(`import(${JSON.stringify(tsxApiUrl())}).then((m) => { m.register(); return import(${JSON.stringify(ENTRY.href)}); })`, { eval: true, workerData })
       : new Worker(ENTRY, { workerData });
     const slot: Slot = { index, generation, worker, busy: new Map(), ready: null as never, prefetched: null };

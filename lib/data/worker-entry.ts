@@ -3,6 +3,7 @@
 //   out: { type: 'ready', fields } | { type: 'samples', id, values, rejected } (buffers transferred)
 //        | { type: 'predict', id, input } | { type: 'failed', id, message, code }
 import { parentPort, workerData } from 'node:worker_threads';
+import { importModule } from '../loader.ts';
 import { produce, type Environment } from './environment.ts';
 import type { FieldValues } from './fields.ts';
 
@@ -14,7 +15,7 @@ const { module, exportName, options, simulationsPerStep, maxWrongSamplesPerStep 
   maxWrongSamplesPerStep: number;
 };
 const port = parentPort!;
-const EnvClass = (await import(module))[exportName] as new (o: Record<string, unknown>) => Environment;
+const EnvClass = (await importModule(module))[exportName] as new (o: Record<string, unknown>) => Environment;
 const env = new EnvClass(options);
 await env.create();
 await env.init();
