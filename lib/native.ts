@@ -172,7 +172,7 @@ function nativeLoadError(cause: unknown, file: string | undefined): TorchError {
         : '') +
       (inRepo
         ? 'To fix: `npm run setup` (prepares libtorch and builds), or set LIBTORCH=/path/to/libtorch and run `npm run build:native`.'
-        : 'To fix: `npm rebuild torchloop` builds the addon against the libtorch the finder reports; to provide one, run `npx torchloop setup-libtorch` or see the list above.'),
+        : 'To fix: `npm rebuild torchloop` (it uses a matching prebuild, or builds against the libtorch the finder reports; with none, it lists the commands that provide one).'),
   );
 }
 

@@ -3,7 +3,7 @@
 // once), then use it as users do. The libtorch project installs against a pip torch that
 // python3 imports; the 1.13 project against Debian's libtorch-dev (the system's).
 import { execFileSync, spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -119,6 +119,24 @@ try { DatabaseManager.open('x.sqlite', { fields: [{ name: 'a', shape: [1] }] });
     const r = JSON.parse(ok(process.execPath, ['db.mjs']));
     expect(r.code).toBe('ERR_MISSING_DEPENDENCY');
     expect(r.message).toMatch(/The sample database needs the package 'better-sqlite3'.*npm install better-sqlite3@12/);
+  });
+
+  it.runIf(build === 'main')('without its addon, import is an ERR_NATIVE_LOAD whose remedy works: npm rebuild torchloop takes a prebuild', () => {
+    const pkgDir = path.join(app, 'node_modules', 'torchloop');
+    const prebuilds = path.join(pkgDir, 'prebuilds', 'linux-x64');
+    mkdirSync(prebuilds, { recursive: true });
+    renameSync(path.join(pkgDir, 'build', 'Release', 'torchloop.node'), path.join(prebuilds, 'torchloop.napi.node'));
+    rmSync(path.join(pkgDir, 'build'), { recursive: true });
+    // A prebuild that is not there yet: hide it to see the error first.
+    renameSync(prebuilds, `${prebuilds}.hidden`);
+    writeFileSync(path.join(app, 'load.mjs'), `try { await import('torchloop'); console.log('{"code":"none"}') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`);
+    const e = JSON.parse(ok(process.execPath, ['load.mjs']));
+    expect(e.code).toBe('ERR_NATIVE_LOAD');
+    expect(e.message).toMatch(/To fix: `npm rebuild torchloop`/);
+    renameSync(`${prebuilds}.hidden`, prebuilds);
+    const rebuilt = run('npm', ['rebuild', 'torchloop']);
+    expect(rebuilt.status).toBe(0);
+    expect(JSON.parse(ok(process.execPath, ['esm.mjs'])).addon).toBe(path.join(prebuilds, 'torchloop.napi.node'));
   });
 
   // Data generation does not touch libtorch: once, in the main project. better-sqlite3 is added as a
