@@ -29,6 +29,7 @@
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
         "_GLIBCXX_USE_CXX11_ABI=<!(node scripts/find-libtorch.mjs --cxx-abi)"
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],

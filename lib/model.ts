@@ -26,7 +26,11 @@ export interface LoadOptions {
 }
 
 function normalizeSource(source: ModelSource): string | Buffer {
-  if (typeof source === 'string') return source;
+  if (typeof source === 'string') {
+    // The C library would stop at a NUL and open another file.
+    if (source.includes('\0')) expected('ERR_ARGUMENT', 'a path without NUL characters', 'the model source', source);
+    return source;
+  }
   if (source instanceof URL) {
     if (source.protocol !== 'file:') expected('ERR_ARGUMENT', 'a file:// URL', 'the model source', source.href);
     return fileURLToPath(source);

@@ -4,6 +4,7 @@
  * the error says what was searched, which libtorch the finder sees, and what to run.
  */
 import { createRequire } from 'node:module';
+import { constants as bufferConstants } from 'node:buffer';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,7 +111,7 @@ interface NativeAddon {
     /** A module from TorchScript source text with the given parameters and buffers. */
     compile(source: string, parameters?: Record<string, Tensor>, buffers?: Record<string, Tensor>): NativeModel;
   };
-  setup(classes: { TorchError: typeof TorchError; Tensor: typeof Tensor }): void;
+  setup(classes: { TorchError: typeof TorchError; Tensor: typeof Tensor; maxArrayBufferBytes: number }): void;
   runtimeInfo(): NativeRuntimeInfo;
   setNumThreads(n: number): void;
   manualSeed(seed: number): void;
@@ -186,7 +187,7 @@ function loadAddon(): { addon: NativeAddon; file: string } {
     // not later as a "symbol lookup error" that kills the process on the first call.
     const mod = { exports: {} as NativeAddon };
     process.dlopen(mod, file, os.constants.dlopen.RTLD_NOW);
-    mod.exports.setup({ TorchError, Tensor });
+    mod.exports.setup({ TorchError, Tensor, maxArrayBufferBytes: bufferConstants.MAX_LENGTH });
     return { addon: mod.exports, file };
   } catch (cause) {
     throw nativeLoadError(cause, file);

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { expected } from './errors.ts';
 import { addonFile, native, packageRoot } from './native.ts';
@@ -45,7 +46,8 @@ export function cudaAvailable(): boolean {
  * wants; raise it for large batches.
  */
 export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) expected('ERR_ARGUMENT', 'a positive integer', 'setNumThreads', n);
+  const max = Math.min(1024, 4 * availableParallelism());
+  if (!Number.isInteger(n) || n < 1 || n > max) expected('ERR_ARGUMENT', `an integer from 1 to ${max} (4 x the CPUs)`, 'setNumThreads', n);
   native.setNumThreads(n);
 }
 

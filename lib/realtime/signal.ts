@@ -102,7 +102,15 @@ export class InputSignal extends Signal {
       throw new TorchError('ERR_SHAPE', `Expected ${buf.length} values for signal '${this.path}' (shape [${this.#shape!.join(', ')}]) but received ${describe(v)}`);
     }
     if (typeof v === 'number') buf[0] = v;
-    else buf.set(v as ArrayLike<number>);
+    else {
+      // A plain array may hold anything; a string would become NaN in the model silently.
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          if (typeof v[i] !== 'number') throw new TorchError('ERR_ARGUMENT', `Expected numbers for signal '${this.path}' but element ${i} is ${describe(v[i])}`);
+        }
+      }
+      buf.set(v as ArrayLike<number>);
+    }
     this.#written = true;
   }
 

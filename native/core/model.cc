@@ -5,6 +5,8 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <sys/stat.h>
+
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -131,9 +133,18 @@ std::shared_ptr<ModelCore> ModelCore::loadFrom(std::istream& in, const std::stri
 }
 
 std::shared_ptr<ModelCore> ModelCore::loadFile(const std::string& path, const std::string& device) {
+  // What the path names, before reading: a path with a NUL would be cut short by the C
+  // library (loading another file), and a device or a FIFO would be read without end.
+  if (path.find('\0') != std::string::npos) throw Error(Code::Argument, "Expected a path without NUL characters for the model");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw Error(Code::ModelLoad, "Cannot load '" + path + "': no such file or it cannot be read");
+  if (S_ISDIR(st.st_mode)) throw Error(Code::ModelLoad, "Cannot load '" + path + "': it is a directory, not a file");
+  if (!S_ISREG(st.st_mode)) throw Error(Code::ModelLoad, "Cannot load '" + path + "': it is not a regular file (a device, a FIFO or a socket)");
   std::ifstream file(path, std::ios::binary);
-  if (!file) throw Error(Code::ModelLoad, "Cannot load '" + path + "': no such file or it cannot be read");
-  std::string raw((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (!file) throw Error(Code::ModelLoad, "Cannot load '" + path + "': the file cannot be read");
+  std::string raw(static_cast<size_t>(st.st_size), '\0');
+  file.read(raw.data(), static_cast<std::streamsize>(raw.size()));
+  raw.resize(static_cast<size_t>(file.gcount()));
   if (raw.empty()) throw Error(Code::ModelLoad, "Cannot load '" + path + "': the file is empty");
   std::istringstream in(raw);
   return loadFrom(in, "'" + path + "'", raw, device);
@@ -286,6 +297,10 @@ void ModelCore::save(const std::string& path, const std::unordered_map<std::stri
   } catch (const std::exception& e) {
     throw classify(e, Code::Runtime, "Cannot save the model to '" + path + "'");
   }
+}
+
+void ModelCore::checkNotDisposed(const char* what) const {
+  if (disposed_.load(std::memory_order_relaxed)) throw Error(Code::Disposed, std::string("The model of this ") + what + " has been disposed");
 }
 
 size_t ModelCore::parameterBytes() const {

@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/script.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,6 +72,11 @@ class ModelCore {
   };
   void markTrained() { trained_ = true; }
   bool trained() const { return trained_; }
+  // Set when the user disposes the model: steps and trainers built on it refuse to run from
+  // then on (ERR_DISPOSED), while a call already running finishes.
+  void markDisposed() { disposed_ = true; }
+  // Throws Error(Code::Disposed) naming `what` once the model has been disposed.
+  void checkNotDisposed(const char* what) const;
 
   const c10::Device& device() const { return device_; }
   size_t parameterBytes() const;
@@ -88,6 +94,7 @@ class ModelCore {
   c10::Device device_;
   bool training_ = false;
   bool trained_ = false;
+  std::atomic<bool> disposed_{false};
   mutable std::mutex mutex_;
 };
 

@@ -7,7 +7,9 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <mutex>
+#include <thread>
 #include <regex>
 
 #include "errors.h"
@@ -94,8 +96,16 @@ std::string linkedLibtorchMismatch() {
          " from " + path;
 }
 
+int maxThreads() {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::min(1024, 4 * cores);
+}
+
 void setNumThreads(int n) {
-  if (n < 1) throw Error(Code::Argument, "Expected a positive integer for threads but received " + std::to_string(n));
+  // Thousands of OpenMP threads do not help and take minutes to start: 4 x the CPUs at most.
+  if (n < 1 || n > maxThreads()) {
+    throw Error(Code::Argument, "Expected an integer from 1 to " + std::to_string(maxThreads()) + " (4 x the CPUs) for threads but received " + std::to_string(n));
+  }
   at::set_num_threads(n);
   if (auto fn = openblasSetThreads()) fn(n);
 }

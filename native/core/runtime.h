@@ -23,8 +23,10 @@ RuntimeInfo runtimeInfo();
 // (major.minor). Returns an empty string when it is, or what is wrong.
 std::string linkedLibtorchMismatch();
 
-// Sets libtorch's intra-op threads and, where OpenBLAS is the BLAS, its own pool too.
+// Sets libtorch's intra-op threads and, where OpenBLAS is the BLAS, its own pool too; from 1
+// to maxThreads().
 void setNumThreads(int n);
+int maxThreads();
 
 // The realtime defaults: one intra-op thread, one OpenBLAS thread. Called once per process.
 void applyRealtimeDefaults();

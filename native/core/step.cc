@@ -139,6 +139,7 @@ void StepRunner::chooseExecutor() {
 }
 
 void StepRunner::step() {
+  model_->checkNotDisposed("step");
   std::lock_guard<std::mutex> lock(model_->mutex());
   auto t0 = Clock::now();
   try {

@@ -132,6 +132,7 @@ void Trainer::applySchedule() {
 }
 
 double Trainer::step(std::vector<c10::IValue> inputs, const c10::IValue& target) {
+  model_->checkNotDisposed("trainer");
   std::lock_guard<std::mutex> trainerLock(mutex_);
   std::lock_guard<std::mutex> modelLock(model_->mutex());
   auto& module = model_->module();
@@ -174,6 +175,7 @@ double Trainer::step(std::vector<c10::IValue> inputs, const c10::IValue& target)
 }
 
 double Trainer::evaluate(std::vector<c10::IValue> inputs, const c10::IValue& target) {
+  model_->checkNotDisposed("trainer");
   std::lock_guard<std::mutex> modelLock(model_->mutex());
   try {
     torch::NoGradGuard guard;  // not InferenceMode: see ModelCore::NoGradScope

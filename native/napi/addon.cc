@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "convert.h"
 #include "core/runtime.h"
@@ -15,12 +16,14 @@
 namespace torchloop::napi {
 namespace {
 
-// setup({ TorchError, Tensor }): the classes that native code constructs.
+// setup({ TorchError, Tensor, maxArrayBufferBytes }): the classes that native code constructs,
+// and the largest ArrayBuffer this Node makes.
 Napi::Value Setup(const Napi::CallbackInfo& info) {
   auto& data = instance(info.Env());
   Napi::Object o = info[0].As<Napi::Object>();
   data.torchError = Napi::Persistent(o.Get("TorchError").As<Napi::Function>());
   data.tensor = Napi::Persistent(o.Get("Tensor").As<Napi::Function>());
+  if (o.Get("maxArrayBufferBytes").IsNumber()) data.maxArrayBufferBytes = o.Get("maxArrayBufferBytes").As<Napi::Number>().DoubleValue();
   return info.Env().Undefined();
 }
 
@@ -44,8 +47,11 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
 Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return boundary(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsNumber()) throw Error(Code::Argument, "Expected a positive integer for threads");
-    setNumThreads(info[0].As<Napi::Number>().Int32Value());
+    double n = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
+    if (!(n >= 1 && n <= maxThreads() && n == std::floor(n))) {
+      throw Error(Code::Argument, "Expected an integer from 1 to " + std::to_string(maxThreads()) + " for threads but received " + describeJs(info[0]));
+    }
+    setNumThreads(static_cast<int>(n));
     return env.Undefined();
   });
 }

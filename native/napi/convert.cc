@@ -92,55 +92,81 @@ std::string describeJs(const Napi::Value& v) {
   return "an object";
 }
 
-at::Tensor tensorFromJs(const Napi::Value& v, const std::string& what, KeepAlive& keep) {
+namespace {
+
+// A TypedArray's element type, length and data, whether its buffer is an ArrayBuffer or a
+// SharedArrayBuffer (node-addon-api's TypedArray::ArrayBuffer() refuses the latter).
+struct ArrayView {
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value buffer;
+};
+
+ArrayView viewOf(Napi::Env env, const Napi::Value& v, const std::string& what) {
+  ArrayView view{};
+  if (napi_get_typedarray_info(env, v, &view.type, &view.length, &view.data, &view.buffer, nullptr) != napi_ok) {
+    throw Error(Code::Argument, "Cannot read the TypedArray of " + what);
+  }
+  return view;
+}
+
+int64_t shapeDim(const Napi::Value& e, const std::string& what) {
+  double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1;
+  if (!(d >= 0) || d != std::floor(d) || d > 9007199254740991.0) {
+    throw Error(Code::Shape, "Expected non-negative integers in the shape of " + what + " but received " + describeJs(e));
+  }
+  return static_cast<int64_t>(d);
+}
+
+}  // namespace
+
+at::Tensor tensorFromJs(const Napi::Value& v, const std::string& what, InputPolicy keep) {
   Napi::Env env = v.Env();
-  Napi::TypedArray arr;
+  Napi::Value data;
   std::vector<int64_t> shape;
   c10::optional<at::ScalarType> declared;
   if (v.IsTypedArray()) {
-    arr = v.As<Napi::TypedArray>();
-    shape = {static_cast<int64_t>(arr.ElementLength())};
+    data = v;
   } else if (v.IsObject() && !v.IsArray()) {
     Napi::Object o = v.As<Napi::Object>();
-    Napi::Value data = o.Get("data"), sh = o.Get("shape"), dt = o.Get("dtype");
+    Napi::Value sh = o.Get("shape"), dt = o.Get("dtype");
+    data = o.Get("data");
     if (!data.IsTypedArray() || !sh.IsArray()) {
       throw Error(Code::Argument, "Expected a Tensor or a TypedArray for " + what + " but received " + describeJs(v));
     }
-    arr = data.As<Napi::TypedArray>();
     Napi::Array s = sh.As<Napi::Array>();
-    for (uint32_t i = 0; i < s.Length(); ++i) {
-      Napi::Value e = s.Get(i);
-      if (!e.IsNumber()) throw Error(Code::Shape, "Expected integers in the shape of " + what);
-      shape.push_back(e.As<Napi::Number>().Int64Value());
-    }
+    if (s.Length() > 64) throw Error(Code::Shape, "Expected at most 64 dimensions for " + what + " but received " + std::to_string(s.Length()));
+    for (uint32_t i = 0; i < s.Length(); ++i) shape.push_back(shapeDim(s.Get(i), what));
     if (dt.IsString()) declared = parseDtype(dt.As<Napi::String>().Utf8Value());
   } else {
     throw Error(Code::Argument, "Expected a Tensor or a TypedArray for " + what + " but received " + describeJs(v));
   }
-  at::ScalarType dtype = declared ? *declared : dtypeOfArray(arr.TypedArrayType(), what);
+  ArrayView view = viewOf(env, data, what);
+  if (v.IsTypedArray()) shape = {static_cast<int64_t>(view.length)};
+  at::ScalarType dtype = declared ? *declared : dtypeOfArray(view.type, what);
   const DtypeInfo* info = byType(dtype);
-  if (!info || info->array != arr.TypedArrayType()) {
+  if (!info || info->array != view.type) {
     throw Error(Code::Dtype, std::string("Expected a ") + (info ? arrayName(info->array) : "matching TypedArray") + " for " +
-                                 what + " (dtype " + dtypeName(dtype) + ") but received a " + arrayName(arr.TypedArrayType()));
+                                 what + " (dtype " + dtypeName(dtype) + ") but received a " + arrayName(view.type));
   }
   int64_t numel = 1;
   for (int64_t d : shape) {
-    if (d < 0) throw Error(Code::Shape, "Expected non-negative sizes in the shape of " + what);
-    numel *= d;
+    if (__builtin_mul_overflow(numel, d, &numel)) throw Error(Code::Shape, "The shape of " + what + " has too many elements");
   }
-  if (numel != static_cast<int64_t>(arr.ElementLength())) {
+  if (numel != static_cast<int64_t>(view.length)) {
+    bool detached = false;
+    napi_is_detached_arraybuffer(env, view.buffer, &detached);
+    if (detached) throw Error(Code::Argument, "The buffer of " + what + " has been detached (transferred): its data is gone");
     throw Error(Code::Shape, "Expected " + std::to_string(numel) + " elements for the shape of " + what + " but its data has " +
-                                 std::to_string(arr.ElementLength()));
+                                 std::to_string(view.length));
   }
-  Napi::ArrayBuffer buffer = arr.ArrayBuffer();
-  void* ptr = static_cast<uint8_t*>(buffer.Data()) + arr.ByteOffset();
-  if (keep.persistent) keep.buffers.push_back(Napi::Persistent(static_cast<Napi::Value>(buffer)));
-  (void)env;
   if (numel == 0) return at::empty(shape, at::TensorOptions().dtype(dtype));
-  return at::from_blob(ptr, shape, at::TensorOptions().dtype(dtype));
+  at::Tensor t = at::from_blob(view.data, shape, at::TensorOptions().dtype(dtype));
+  return keep.copy ? t.clone() : t;
 }
 
-c10::IValue toIValue(const Napi::Value& v, const c10::TypePtr& type, const std::string& what, KeepAlive& keep) {
+c10::IValue toIValue(const Napi::Value& v, const c10::TypePtr& type, const std::string& what, InputPolicy keep) {
   using K = c10::TypeKind;
   auto expected = [&](const std::string& kind) {
     return Error(Code::Argument, "Expected " + kind + " for " + what + " but received " + describeJs(v));
@@ -149,13 +175,17 @@ c10::IValue toIValue(const Napi::Value& v, const c10::TypePtr& type, const std::
     case K::TensorType:
       return tensorFromJs(v, what, keep);
     case K::IntType:
+      // int is int64: a value outside it is an error, never a wrapped or saturated one.
       if (v.IsBigInt()) {
-        bool lossless;
-        return v.As<Napi::BigInt>().Int64Value(&lossless);
+        bool lossless = false;
+        int64_t i = v.As<Napi::BigInt>().Int64Value(&lossless);
+        if (lossless) return i;
+        throw expected("an integer within int64 (int)");
       }
       if (v.IsNumber()) {
         double d = v.As<Napi::Number>().DoubleValue();
-        if (std::floor(d) == d && std::isfinite(d)) return static_cast<int64_t>(d);
+        if (std::floor(d) == d && d >= -9223372036854775808.0 && d < 9223372036854775808.0) return static_cast<int64_t>(d);
+        if (std::floor(d) == d && std::isfinite(d)) throw expected("an integer within int64 (int)");
       }
       throw expected("an integer (int)");
     case K::FloatType:
@@ -226,7 +256,7 @@ c10::IValue toIValue(const Napi::Value& v, const c10::TypePtr& type, const std::
   }
 }
 
-std::vector<c10::IValue> argumentsFromJs(const Napi::Array& args, const MethodSignature& sig, KeepAlive& keep) {
+std::vector<c10::IValue> argumentsFromJs(const Napi::Array& args, const MethodSignature& sig, InputPolicy keep) {
   std::string call = sig.name + "(";
   for (size_t i = 0; i < sig.arguments.size(); ++i) call += (i ? ", " : "") + sig.arguments[i].name + ": " + sig.arguments[i].type;
   call += ")";
@@ -282,9 +312,14 @@ Napi::Value wrapBuffer(Napi::Env env, Napi::ArrayBuffer buffer, const at::Tensor
   return instance(env).tensor.New({arr, shape, Napi::String::New(env, info->name)});
 }
 
-void checkCrossable(const at::Tensor& t) {
+void checkCrossable(Napi::Env env, const at::Tensor& t) {
   if (!byType(t.scalar_type())) {
     throw Error(Code::Dtype, std::string("tensors of dtype ") + c10::toString(t.scalar_type()) + " cannot cross to JavaScript");
+  }
+  const double bytes = static_cast<double>(t.numel()) * static_cast<double>(t.element_size());
+  if (bytes > instance(env).maxArrayBufferBytes) {
+    throw Error(Code::Runtime, "A tensor of " + std::to_string(t.numel()) + " elements (" + std::to_string(bytes / 1e9) +
+                                   " GB) is larger than the largest ArrayBuffer this Node can make");
   }
 }
 
@@ -296,7 +331,7 @@ struct ExternalHolder {
 }  // namespace
 
 Napi::Value exportOwnedTensor(Napi::Env env, const at::Tensor& t) {
-  checkCrossable(t);
+  checkCrossable(env, t);
   const size_t bytes = t.nbytes();
   if (bytes == 0) return wrapBuffer(env, Napi::ArrayBuffer::New(env, 0), t);
   auto* holder = new ExternalHolder{t, static_cast<int64_t>(bytes)};
@@ -312,7 +347,7 @@ Napi::Value exportOwnedTensor(Napi::Env env, const at::Tensor& t) {
 }
 
 Napi::Value copyTensorToJs(Napi::Env env, const at::Tensor& t) {
-  checkCrossable(t);
+  checkCrossable(env, t);
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, t.nbytes());
   if (t.nbytes()) std::memcpy(buffer.Data(), t.data_ptr(), t.nbytes());
   return wrapBuffer(env, buffer, t);

@@ -1,5 +1,5 @@
 // JavaScript values <-> TorchScript IValues, directed by the method's schema.
-//  Tensor (lib/tensor.ts) or a TypedArray  <-> Tensor   (inputs: from_blob, no copy)
+//  Tensor (lib/tensor.ts) or a TypedArray  <-> Tensor   (inputs: from_blob, or a copy for async calls)
 //  number <-> int / float as the schema says; boolean, string, null <-> None
 //  Array <-> List / Tuple; plain object <-> Dict[str, T]
 #pragma once
@@ -13,20 +13,21 @@
 
 namespace torchloop::napi {
 
-// Keeps the ArrayBuffers that input tensors point into alive (an async call holds it until
-// the call completes).
-struct KeepAlive {
-  std::vector<Napi::Reference<Napi::Value>> buffers;
-  bool persistent = false;  // take references only for async calls
+// How input tensors are taken from JavaScript. A synchronous call reads the caller's memory
+// in place (from_blob: no JavaScript runs until it returns). A call that outlives the JS call
+// (async) copies its inputs first, so that a transfer, a detach or a shrink of the caller's
+// buffers meanwhile cannot reach libtorch.
+struct InputPolicy {
+  bool copy = false;
 };
 
 at::ScalarType parseDtype(const std::string& dtype);
 const char* dtypeName(at::ScalarType t);
 
-at::Tensor tensorFromJs(const Napi::Value& v, const std::string& what, KeepAlive& keep);
-c10::IValue toIValue(const Napi::Value& v, const c10::TypePtr& type, const std::string& what, KeepAlive& keep);
+at::Tensor tensorFromJs(const Napi::Value& v, const std::string& what, InputPolicy keep);
+c10::IValue toIValue(const Napi::Value& v, const c10::TypePtr& type, const std::string& what, InputPolicy keep);
 // Converts call arguments per the signature, filling defaults for arguments left out.
-std::vector<c10::IValue> argumentsFromJs(const Napi::Array& args, const MethodSignature& sig, KeepAlive& keep);
+std::vector<c10::IValue> argumentsFromJs(const Napi::Array& args, const MethodSignature& sig, InputPolicy keep);
 
 // Converts a result. Large tensors (>= 256 KiB) that own their memory alone come back
 // zero-copy, the ArrayBuffer owning the libtorch tensor; small ones and aliases of inputs or

@@ -11,6 +11,9 @@ struct InstanceData {
   Napi::FunctionReference model;       // native Model handle class
   Napi::FunctionReference step;        // native StepRunner handle class
   Napi::FunctionReference trainer;     // native Trainer handle class
+  // The largest ArrayBuffer this Node can make (buffer.constants.MAX_LENGTH); a bigger tensor
+  // is an error, not a fatal V8 allocation failure.
+  double maxArrayBufferBytes = 4294967296.0;
 };
 
 inline InstanceData& instance(Napi::Env env) { return *env.GetInstanceData<InstanceData>(); }

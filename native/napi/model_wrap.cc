@@ -66,13 +66,13 @@ class LoadWorker : public Napi::AsyncWorker {
 };
 
 // Runs a method off the JavaScript thread. It holds the model core (a dispose() meanwhile
-// only drops the JS side's share), the JS object, and the inputs' ArrayBuffers.
+// only drops the JS side's share), the JS object, and copies of its inputs.
 class CallWorker : public Napi::AsyncWorker {
  public:
   CallWorker(Napi::Env env, Napi::Object self, std::shared_ptr<ModelCore> core, std::string method,
-             std::vector<c10::IValue> args, KeepAlive keep)
+             std::vector<c10::IValue> args)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), self_(Napi::Persistent(self)),
-        core_(std::move(core)), method_(std::move(method)), args_(std::move(args)), keep_(std::move(keep)) {}
+        core_(std::move(core)), method_(std::move(method)), args_(std::move(args)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
@@ -105,7 +105,6 @@ class CallWorker : public Napi::AsyncWorker {
   std::shared_ptr<ModelCore> core_;
   std::string method_;
   std::vector<c10::IValue> args_;
-  KeepAlive keep_;
   c10::IValue result_;
   Code code_ = Code::Runtime;
 };
@@ -146,7 +145,9 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
   if (info.Length() != 1 || !info[0].IsExternal()) {
     throw makeError(info.Env(), Code::Argument, "NativeModel is created by Model.load() or Model.loadSync()");
   }
-  core_ = *info[0].As<Napi::External<std::shared_ptr<ModelCore>>>().Data();
+  // Take the holder's share, not a copy: the External lives until a GC, and dispose() must
+  // free the module at once.
+  core_ = std::move(*info[0].As<Napi::External<std::shared_ptr<ModelCore>>>().Data());
   externalBytes_ = static_cast<int64_t>(core_->parameterBytes());
   Napi::MemoryManagement::AdjustExternalMemory(info.Env(), externalBytes_);
 }
@@ -157,6 +158,7 @@ ModelWrap::~ModelWrap() {
 
 void ModelWrap::release(Napi::Env env) {
   if (!core_) return;
+  core_->markDisposed();
   core_.reset();
   signatures_.clear();
   Napi::MemoryManagement::AdjustExternalMemory(env, -externalBytes_);
@@ -247,7 +249,7 @@ Napi::Value ModelWrap::CallSync(const Napi::CallbackInfo& info) {
     auto c = core(env);
     std::string method = stringArg(info, 0, "the method name");
     if (info.Length() < 2 || !info[1].IsArray()) throw Error(Code::Argument, "Expected an array of arguments");
-    KeepAlive keep;
+    InputPolicy keep;
     auto args = argumentsFromJs(info[1].As<Napi::Array>(), signatureOf(method), keep);
     c10::IValue result = c->run(method, std::move(args));
     return fromIValue(env, result);
@@ -260,10 +262,10 @@ Napi::Value ModelWrap::Call(const Napi::CallbackInfo& info) {
     auto c = core(env);
     std::string method = stringArg(info, 0, "the method name");
     if (info.Length() < 2 || !info[1].IsArray()) throw Error(Code::Argument, "Expected an array of arguments");
-    KeepAlive keep;
-    keep.persistent = true;
+    InputPolicy keep;
+    keep.copy = true;
     auto args = argumentsFromJs(info[1].As<Napi::Array>(), signatureOf(method), keep);
-    auto* worker = new CallWorker(env, info.This().As<Napi::Object>(), c, method, std::move(args), std::move(keep));
+    auto* worker = new CallWorker(env, info.This().As<Napi::Object>(), c, method, std::move(args));
     Napi::Promise p = worker->promise();
     worker->Queue();
     return p;
@@ -352,7 +354,7 @@ Napi::Value ModelWrap::CreateStep(const Napi::CallbackInfo& info) {
 namespace torchloop::napi {
 
 namespace {
-std::vector<std::pair<std::string, at::Tensor>> namedTensorsFromJs(const Napi::Value& v, const char* what, KeepAlive& keep) {
+std::vector<std::pair<std::string, at::Tensor>> namedTensorsFromJs(const Napi::Value& v, const char* what, InputPolicy keep) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   if (v.IsUndefined() || v.IsNull()) return out;
   if (!v.IsObject() || v.IsArray()) throw Error(Code::Argument, std::string("Expected an object of name -> Tensor for ") + what + " but received " + describeJs(v));
@@ -381,7 +383,7 @@ Napi::Value ModelWrap::CreateTrainer(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return boundary(env, [&]() -> Napi::Value {
-    KeepAlive keep;
+    InputPolicy keep;
     auto tensors = namedTensorsFromJs(info.Length() > 0 ? info[0] : env.Undefined(), "the state dict", keep);
     bool strict = !(info.Length() > 1 && info[1].IsBoolean() && !info[1].As<Napi::Boolean>().Value());
     core(env)->loadStateDict(tensors, strict);
@@ -393,7 +395,7 @@ Napi::Value ModelWrap::Compile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return boundary(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsString()) throw Error(Code::Argument, "Expected TorchScript source text for compile");
-    KeepAlive keep;
+    InputPolicy keep;
     auto params = namedTensorsFromJs(info.Length() > 1 ? info[1] : env.Undefined(), "parameters", keep);
     auto buffers = namedTensorsFromJs(info.Length() > 2 ? info[2] : env.Undefined(), "buffers", keep);
     return Create(env, ModelCore::compile(info[0].As<Napi::String>().Utf8Value(), params, buffers));

@@ -39,7 +39,7 @@ Napi::Object StepWrap::Create(Napi::Env env, std::shared_ptr<StepRunner> runner)
 StepWrap::StepWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StepWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() != 1 || !info[0].IsExternal()) throw makeError(env, Code::Argument, "NativeStep is created by a model");
-  runner_ = *info[0].As<Napi::External<std::shared_ptr<StepRunner>>>().Data();
+  runner_ = std::move(*info[0].As<Napi::External<std::shared_ptr<StepRunner>>>().Data());  // not a copy: see ModelWrap
   boundary(env, [&] {
     Napi::Array ins = Napi::Array::New(env, runner_->inputs().size());
     for (size_t i = 0; i < runner_->inputs().size(); ++i) ins.Set(static_cast<uint32_t>(i), exportOwnedTensor(env, runner_->inputs()[i]));

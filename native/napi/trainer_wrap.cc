@@ -12,9 +12,9 @@ namespace {
 class TrainWorker : public Napi::AsyncWorker {
  public:
   TrainWorker(Napi::Env env, Napi::Object self, std::shared_ptr<Trainer> trainer, bool train, std::vector<c10::IValue> inputs,
-              c10::IValue target, KeepAlive keep)
+              c10::IValue target)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), self_(Napi::Persistent(self)), trainer_(std::move(trainer)),
-        train_(train), inputs_(std::move(inputs)), target_(std::move(target)), keep_(std::move(keep)) {}
+        train_(train), inputs_(std::move(inputs)), target_(std::move(target)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override {
     try {
@@ -39,7 +39,6 @@ class TrainWorker : public Napi::AsyncWorker {
   bool train_;
   std::vector<c10::IValue> inputs_;
   c10::IValue target_;
-  KeepAlive keep_;
   double loss_ = 0;
   Code code_ = Code::Runtime;
 };
@@ -116,7 +115,7 @@ Napi::Object TrainerWrap::Create(Napi::Env env, std::shared_ptr<Trainer> trainer
 
 TrainerWrap::TrainerWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainerWrap>(info) {
   if (info.Length() < 1 || !info[0].IsExternal()) throw makeError(info.Env(), Code::Argument, "NativeTrainer is created by a model");
-  trainer_ = *info[0].As<Napi::External<std::shared_ptr<Trainer>>>().Data();
+  trainer_ = std::move(*info[0].As<Napi::External<std::shared_ptr<Trainer>>>().Data());  // not a copy: see ModelWrap
   restored_ = info.Length() > 1 && info[1].ToBoolean().Value();
 }
 
@@ -129,8 +128,8 @@ Napi::Value TrainerWrap::run(const Napi::CallbackInfo& info, bool train, bool as
   Napi::Env env = info.Env();
   auto& t = trainer(env);
   if (info.Length() < 2 || !info[0].IsArray()) throw Error(Code::Argument, "Expected (inputs: array, target)");
-  KeepAlive keep;
-  keep.persistent = async;
+  InputPolicy keep;
+  keep.copy = async;
   // The schema of the trained method directs the conversion, as for a call.
   MethodSignature sig = t.modelSignature();
   auto inputs = argumentsFromJs(info[0].As<Napi::Array>(), sig, keep);
@@ -139,7 +138,7 @@ Napi::Value TrainerWrap::run(const Napi::CallbackInfo& info, bool train, bool as
     double loss = train ? t.step(std::move(inputs), target) : t.evaluate(std::move(inputs), target);
     return Napi::Number::New(env, loss);
   }
-  auto* worker = new TrainWorker(env, info.This().As<Napi::Object>(), trainer_, train, std::move(inputs), std::move(target), std::move(keep));
+  auto* worker = new TrainWorker(env, info.This().As<Napi::Object>(), trainer_, train, std::move(inputs), std::move(target));
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;
