@@ -1,5 +1,7 @@
 #include "model_wrap.h"
 
+#include <malloc.h>
+
 #include "convert.h"
 #include "core/runtime.h"
 #include "errors.h"
@@ -159,7 +161,12 @@ ModelWrap::~ModelWrap() {
 void ModelWrap::release(Napi::Env env) {
   if (!core_) return;
   core_->markDisposed();
+  const bool last = core_.use_count() == 1;
   core_.reset();
+  // glibc keeps a freed module's memory in its heap (its mmap threshold rises after the first
+  // large free, so parameters land in the heap, fragmented by what was allocated around
+  // them): trim, so that dispose() gives the memory back to the system at once.
+  if (last) malloc_trim(0);
   signatures_.clear();
   Napi::MemoryManagement::AdjustExternalMemory(env, -externalBytes_);
   externalBytes_ = 0;
