@@ -13,6 +13,7 @@
         "native/core/runtime.cc",
         "native/core/step.cc",
         "native/core/trainer.cc",
+        "native/core/validate.cc",
         "native/napi/addon.cc",
         "native/napi/convert.cc",
         "native/napi/errors.cc",

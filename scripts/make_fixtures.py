@@ -237,6 +237,103 @@ with zipfile.ZipFile(path("kinds.pt")) as src, zipfile.ZipFile(path("newer_pytor
             data = data.replace(b"torch.add(x, h)", b"torch.future_op_from_pytorch_2(x, h)")
         dst.writestr(item, data)
 
+# --- malformed archives: every kind of damage that once crashed, hung or fooled libtorch ---
+# Built from a real archive by editing its records (pickletools finds the opcodes); each file
+# comes with the diagnosis torchloop must give it (a regex over ERR_MODEL_LOAD's message).
+def malformed():
+    import pickletools
+    import struct
+
+    os.makedirs(path("malformed"), exist_ok=True)
+    cases = {}
+
+    def rewrite(src, name, edit, expect):
+        """Copies archive `src` into malformed/<name>, edit(record_name, bytes) -> bytes or None (drop)."""
+        with zipfile.ZipFile(path(src)) as zin, zipfile.ZipFile(path(f"malformed/{name}"), "w") as zout:
+            for item in zin.infolist():
+                data = edit(item.filename.split("/", 1)[1], zin.read(item.filename))
+                if data is not None:
+                    zout.writestr(zipfile.ZipInfo(item.filename, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=item.compress_type)
+        cases[name] = expect
+
+    def pickle_of(body):
+        return lambda rec, data: (b"\x80\x02" + body + b".") if rec == "data.pkl" else data
+
+    for op, byte in [("BINPERSID", b"Q"), ("BUILD", b"b"), ("NEWOBJ", b"\x81"), ("REDUCE", b"R"), ("TUPLE1", b"\x85"),
+                     ("TUPLE2", b"\x86"), ("TUPLE3", b"\x87"), ("SETITEM", b"s")]:
+        rewrite("kinds.pt", f"empty_stack_{op}.pt", pickle_of(byte), f"{op} needs \\d value\\(s\\) on the stack but there are 0")
+    rewrite("kinds.pt", "appends_without_mark.pt", pickle_of(b"]e"), "APPENDS without a MARK")
+    rewrite("kinds.pt", "pop_across_mark.pt", pickle_of(b"N(\x85"), "TUPLE1 needs 1 value\\(s\\) on the stack but above the MARK there are 0")
+    rewrite("kinds.pt", "unknown_opcode.pt", pickle_of(b"\xff"), "opcode 0xff is not one that TorchScript's unpickler reads")
+    rnd = random.Random(11)
+    rewrite("kinds.pt", "random_opcodes.pt", pickle_of(bytes(rnd.randrange(256) for _ in range(300))), "data\\.pkl, byte \\d+: ")
+    rewrite("kinds.pt", "nested_million.pt", pickle_of(b"N" + b"\x85" * 1_000_000), "nested more than 1000 deep")
+    rewrite("kinds.pt", "marks_million.pt", pickle_of(b"(" * 1_000_000), "MARKs nested more than 1000 deep")
+    rewrite("kinds.pt", "string_4gb.pt", pickle_of(b"X" + struct.pack("<I", 0xF0000000) + b"abc"), "a string of 4026531840 bytes")
+    rewrite("kinds.pt", "string_past_end.pt", pickle_of(b"X" + struct.pack("<I", 100000) + b"abc"), "truncated: BINUNICODE needs 100000 bytes")
+    rewrite("kinds.pt", "memo_skip.pt", pickle_of(b"Nr" + struct.pack("<I", 4_000_000_000)), "memo slot 4000000000 skips past the 0 slots in use")
+    rewrite("kinds.pt", "memo_unset.pt", pickle_of(b"h\x07"), "memo slot 7 was never stored")
+    rewrite("kinds.pt", "dict_odd.pt", pickle_of(b"(Nd"), "DICT with an odd number of values")
+    rewrite("kinds.pt", "stop_early.pt", pickle_of(b"NN"), "STOP with 2 values on the stack")
+    # TorchScript source nested 10,000 deep.
+    deep = "(" * 10000 + "x" + ")" * 10000
+    rewrite("kinds.pt", "source_nested.pt",
+            lambda rec, data: data.replace(b"return (torch.add(x, h), torch.mul(x, h))", f"return (torch.add({deep}, h), torch.mul(x, h))".encode()) if rec == "code/__torch__.py" else data,
+            "code/__torch__\\.py, byte \\d+: brackets nested more than 256 deep")
+
+    # Tensors: the first weight of the MLP (a [256, 48] float tensor over storage '0').
+    m2 = zipfile.ZipFile(path("mlp_m2.pt"))
+    pkl = m2.read(m2.namelist()[0].split("/")[0] + "/data.pkl")
+    ops = list(pickletools.genops(pkl))
+    first = next(i for i, (op, arg, pos) in enumerate(ops) if op.name == "BINPERSID")
+    # After BINPERSID: BINPUT, offset, MARK, size0, size1, TUPLE, MARK, stride0, stride1, TUPLE
+    spots = {"numel": first - 2, "offset": first + 2, "size0": first + 4, "stride0": first + 8}
+
+    def long1(v):
+        return b"\x8a\x08" + struct.pack("<q", v)
+
+    def patch_int(which, value):
+        i = spots[which]
+        start, end = ops[i][2], ops[i + 1][2]
+        return pkl[:start] + long1(value) + pkl[end:]
+
+    def tensor_case(name, which, value, expect):
+        rewrite("mlp_m2.pt", name, lambda rec, data: patch_int(which, value) if rec == "data.pkl" else data, expect)
+
+    tensor_case("tensor_2e62_elements.pt", "size0", 2**62, "a tensor of more than 1099511627776 elements")
+    tensor_case("tensor_offset_2e62.pt", "offset", 2**62, "a tensor reaches element \\d+ of storage '0', which holds 12288")
+    tensor_case("tensor_stride_2e62.pt", "stride0", 2**62, "a tensor reaches element \\d+ of storage '0', which holds 12288")
+    tensor_case("tensor_negative_size.pt", "size0", -5, "a tensor size is negative")
+    tensor_case("storage_numel_2e62.pt", "numel", 2**62, "storage '0' holds 4611686018427387904 elements of 4 bytes, but its record data/0 has 49152 bytes")
+    rewrite("mlp_m2.pt", "weight_cut_in_half.pt", lambda rec, data: data[: len(data) // 2] if rec == "data/0" else data,
+            "storage '0' holds 12288 elements of 4 bytes, but its record data/0 has 24576 bytes")
+    rewrite("mlp_m2.pt", "weight_missing.pt", lambda rec, data: None if rec == "data/0" else data, "storage '0' has no record data/0")
+
+    # The zip itself: damage to the directory that points at the records.
+    with open(path("mlp_m2.pt"), "rb") as f:
+        good = bytearray(f.read())
+    eocd = good.rindex(b"PK\x05\x06")
+    cd = struct.unpack_from("<I", good, eocd + 16)[0]
+
+    def zip_case(name, edit, expect):
+        b = bytearray(good)
+        edit(b)
+        with open(path(f"malformed/{name}"), "wb") as f:
+            f.write(b)
+        cases[name] = expect
+
+    zip_case("zip_directory_outside.pt", lambda b: struct.pack_into("<I", b, eocd + 16, len(good) + 10), "the central directory lies outside the file")
+    zip_case("zip_record_size_huge.pt", lambda b: (struct.pack_into("<I", b, cd + 20, 0x7FFFFFF0), struct.pack_into("<I", b, cd + 24, 0x7FFFFFF0)),
+             "runs past the end of the file")
+    zip_case("zip_local_header_outside.pt", lambda b: struct.pack_into("<I", b, cd + 42, len(good) - 4), "local header of .* is missing or damaged")
+    with open(path("malformed/cases.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+
+
+if not BENCH and not DEMO:
+    malformed()
+
+
 # --- training: torch.optim from the same weights and batches ----------------------------
 class Small(torch.nn.Module):
     def __init__(self):

@@ -1,10 +1,11 @@
 #include "model.h"
 
-#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/runtime/operator.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <algorithm>
+#include <dlfcn.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <sstream>
 
 #include "errors.h"
+#include "validate.h"
 
 namespace torchloop {
 
@@ -19,23 +21,35 @@ namespace {
 
 // Which PyTorch saved an archive, as far as its records tell: some exporters write
 // extra/torch_version; PyTorch 2.1 and later write byteorder and .data/serialization_id.
-std::string saverOf(caffe2::serialize::PyTorchStreamReader& reader, const std::vector<std::string>& records) {
-  auto has = [&](const std::string& name) { return std::find(records.begin(), records.end(), name) != records.end(); };
-  if (has("extra/torch_version")) {
-    try {
-      auto [data, size] = reader.getRecord("extra/torch_version");
-      std::string v(static_cast<const char*>(data.get()), std::min<size_t>(size, 40));
-      while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
-      return "PyTorch " + v;
-    } catch (const std::exception&) {
-    }
+std::string saverOf(const ArchiveInfo& archive, const std::string& raw) {
+  if (const ArchiveRecord* r = archive.find("extra/torch_version")) {
+    std::string v = raw.substr(r->offset, std::min<uint64_t>(r->size, 40));
+    while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+    return "PyTorch " + v;
   }
-  if (has("byteorder") || has(".data/serialization_id")) return "PyTorch 2.1 or later";
+  if (archive.has("byteorder") || archive.has(".data/serialization_id")) return "PyTorch 2.1 or later";
   return "PyTorch 2.0 or earlier";
 }
 
-// What is inside a file that libtorch refused, so the message can say what to do.
-std::string diagnose(const std::string& raw, const std::string& libtorchMessage) {
+std::string unknownOperator(const std::string& op, const std::string& where, const std::string& saver) {
+  return "it calls " + op + where + ", an operator that libtorch " TORCH_VERSION " does not have; the file was saved by " + saver +
+         ". Run it with a libtorch at least as new as the PyTorch that saved it (torchloop's default build uses libtorch "
+         "2.x; or set LIBTORCH=/path/to/libtorch and rebuild), or save the model again from a PyTorch that matches "
+         "libtorch " TORCH_VERSION ".";
+}
+
+// Inflates with the miniz inside libtorch (the library that reads the archive afterwards).
+Inflate libtorchInflate() {
+  using Fn = size_t (*)(void*, size_t, const void*, size_t, int);
+  static const Fn tinfl = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "tinfl_decompress_mem_to_mem"));
+  if (!tinfl) return nullptr;
+  return [](void* out, size_t outLen, const void* in, size_t inLen) -> size_t { return tinfl(out, outLen, in, inLen, 0); };
+}
+
+// What a file is, before libtorch reads it: not an archive at all, a damaged or malformed
+// archive (the validator's finding), a torch.save file rather than torch.jit.save, or a module
+// calling operators this libtorch lacks. Returns the reason to refuse it, or "" to go on.
+std::string examine(const std::string& raw, ArchiveInfo& archive) {
   if (raw.size() < 4 || raw.compare(0, 2, "PK") != 0) {
     if (raw.size() >= 2 && static_cast<unsigned char>(raw[0]) == 0x80) {
       return "it is a legacy pickle written by torch.save (not a TorchScript archive). "
@@ -44,45 +58,48 @@ std::string diagnose(const std::string& raw, const std::string& libtorchMessage)
     return "it is not a TorchScript archive (a .pt file is a zip archive starting with 'PK'). "
            "Export the module with torch.jit.script(model).save(path).";
   }
-  std::vector<std::string> records;
-  std::string saver;
   try {
-    std::istringstream in(raw);
-    caffe2::serialize::PyTorchStreamReader reader(&in);
-    records = reader.getAllRecords();
-    saver = saverOf(reader, records);
-  } catch (const std::exception&) {
-    return "the zip archive is damaged or truncated (its central directory cannot be read). "
-           "Copy or save the file again.";
+    archive = readArchive(raw.data(), raw.size());
+  } catch (const ValidationError& e) {
+    return "the zip archive is damaged or truncated (" + e.describe() + "). Copy or save the file again.";
   }
-  bool hasCode = false, hasConstants = false, hasData = false;
-  for (const auto& r : records) {
-    if (r.rfind("code/", 0) == 0) hasCode = true;
-    if (r == "constants.pkl") hasConstants = true;
-    if (r == "data.pkl") hasData = true;
-  }
-  if (hasData && !hasCode && !hasConstants) {
+  bool hasCode = false;
+  for (const auto& r : archive.records) hasCode = hasCode || r.name.rfind("code/", 0) == 0;
+  if (archive.has("data.pkl") && !hasCode && !archive.has("constants.pkl")) {
     return "it was written by torch.save (a state_dict or a pickled object), not by "
            "torch.jit.save. Export the module with torch.jit.script(model).save(path); to "
            "load weights into an existing module, load that module and import the state dict.";
   }
-  // A well-formed module that calls an operator this libtorch does not have: the one case
-  // where a newer PyTorch is the likely cause, so the one where the message says so.
+  try {
+    archive = validateArchive(raw.data(), raw.size(), libtorchInflate());
+  } catch (const ValidationError& e) {
+    if (e.record().empty()) return "the zip archive is damaged or truncated (" + e.describe() + "). Copy or save the file again.";
+    return "it is not a well-formed TorchScript archive: " + e.describe() + ". The file is damaged, or was not written by torch.jit.save.";
+  }
+  // An operator this libtorch lacks is the mark of a newer PyTorch. Found here, before
+  // libtorch's compiler runs (a failed compile leaks its partial classes inside libtorch).
+  for (const auto& [op, where] : archive.calledOps) {
+    if (torch::jit::getAllOperatorsFor(c10::Symbol::fromQualString(op)).empty()) {
+      return unknownOperator(op, " at " + where, saverOf(archive, raw));
+    }
+  }
+  return "";
+}
+
+// Why libtorch refused an archive that passed the checks.
+std::string diagnose(const std::string& raw, const ArchiveInfo& archive, const std::string& libtorchMessage) {
   std::smatch m;
   static const std::regex unknownOp("Unknown builtin op: ([A-Za-z0-9_:.]+?)\\.?\\s");
   if (std::regex_search(libtorchMessage, m, unknownOp)) {
     std::string where;
     std::smatch at;
     if (std::regex_search(libtorchMessage, at, std::regex("File \"([^\"]+)\", line (\\d+)"))) where = " at " + at[1].str() + ":" + at[2].str();
-    return "it calls " + m[1].str() + where + ", an operator that libtorch " TORCH_VERSION
-           " does not have; the file was saved by " + saver + ". Run it with a libtorch at least as new "
-           "as the PyTorch that saved it (torchloop's default build uses libtorch 2.x; or set "
-           "LIBTORCH=/path/to/libtorch and rebuild), or save the model again from a PyTorch "
-           "that matches libtorch " TORCH_VERSION ".";
+    return unknownOperator(m[1].str(), where, saverOf(archive, raw));
   }
-  return "the archive is a TorchScript module (saved by " + saver + ") that libtorch " TORCH_VERSION
+  return "the archive is a TorchScript module (saved by " + saverOf(archive, raw) + ") that libtorch " TORCH_VERSION
          " cannot read: " + libtorchMessage;
 }
+
 }  // namespace
 
 c10::Device parseDevice(const std::string& device) {
@@ -118,6 +135,9 @@ ModelCore::ModelCore(torch::jit::Module module, c10::Device device)
 std::shared_ptr<ModelCore> ModelCore::loadFrom(std::istream& in, const std::string& origin,
                                                const std::string& raw, const std::string& device) {
   c10::Device dev = parseDevice(device);
+  ArchiveInfo archive;
+  std::string refused = examine(raw, archive);
+  if (!refused.empty()) throw Error(Code::ModelLoad, "Cannot load " + origin + ": " + refused);
   try {
     // torchloop's own records (a trainer's state) travel as extra files in the archive.
     torch::jit::ExtraFilesMap extra{{"torchloop/optimizer.pt", ""}, {"torchloop/trainer.json", ""}};
@@ -128,7 +148,7 @@ std::shared_ptr<ModelCore> ModelCore::loadFrom(std::istream& in, const std::stri
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error(Code::ModelLoad, "Cannot load " + origin + ": " + diagnose(raw, messageOf(e)));
+    throw Error(Code::ModelLoad, "Cannot load " + origin + ": " + diagnose(raw, archive, messageOf(e)));
   }
 }
 
@@ -249,6 +269,12 @@ const std::string& ModelCore::extraFile(const std::string& name) const {
 
 std::shared_ptr<ModelCore> ModelCore::compile(const std::string& source, const std::vector<std::pair<std::string, at::Tensor>>& parameters,
                                               const std::vector<std::pair<std::string, at::Tensor>>& buffers) {
+  // libtorch's parser recurses once per nesting level: a deep enough source overflows the stack.
+  try {
+    validateSource(source, "the source");
+  } catch (const ValidationError& e) {
+    throw Error(Code::Argument, "The TorchScript source is not accepted: " + std::string(e.what()) + " (line " + std::to_string(e.offset()) + ")");
+  }
   torch::jit::Module module("__torch__.torchloop.Compiled");
   for (const auto& [name, t] : parameters) module.register_parameter(name, t.detach().clone().set_requires_grad(true), false);
   for (const auto& [name, t] : buffers) module.register_buffer(name, t.detach().clone());

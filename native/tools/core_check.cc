@@ -3,7 +3,11 @@
 // they agree, and prints per-step latency percentiles (the C++ floor).
 //
 //   core_check model.pt 1x48 [2x3 ...] [--device cuda[:N]] [--iters 20000] [--no-plan] [--train N]
+#include <dlfcn.h>
+
 #include <algorithm>
+#include <chrono>
+#include <fstream>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -11,6 +15,7 @@
 
 #include "core/errors.h"
 #include "core/model.h"
+#include "core/validate.h"
 #include "core/runtime.h"
 #include "core/step.h"
 #include "core/trainer.h"
@@ -35,11 +40,42 @@ static void report(const char* label, std::vector<int64_t>& ns) {
   std::printf("%-28s p50 %8.2f us  p99 %8.2f us  max %8.2f us\n", label, pct(0.5), pct(0.99), ns.back() / 1000.0);
 }
 
+// --load-cost FILE...: what the validating loader adds to a load. Per file, the median of 7
+// runs of the archive checks alone, and of ModelCore::loadFile (checks + libtorch's load).
+static int loadCost(int argc, char** argv) {
+  auto median = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
+  double sumCheck = 0, sumLoad = 0;
+  for (int i = 2; i < argc; ++i) {
+    std::ifstream f(argv[i], std::ios::binary);
+    std::string raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    using Fn = size_t (*)(void*, size_t, const void*, size_t, int);
+    static const Fn tinfl = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "tinfl_decompress_mem_to_mem"));
+    Inflate inflate = [](void* o, size_t ol, const void* in, size_t il) -> size_t { return tinfl(o, ol, in, il, 0); };
+    std::vector<double> check, load;
+    for (int r = 0; r < 7; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      validateArchive(raw.data(), raw.size(), inflate);
+      auto t1 = std::chrono::steady_clock::now();
+      ModelCore::loadFile(argv[i], "cpu");
+      auto t2 = std::chrono::steady_clock::now();
+      check.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      load.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+    }
+    double c = median(check), l = median(load);
+    sumCheck += c;
+    sumLoad += l;
+    std::printf("%8.3f ms checks  %8.2f ms load  %5.1f%%  %s (%zu KB)\n", c, l, 100 * c / l, argv[i], raw.size() / 1024);
+  }
+  std::printf("all: %.2f ms of checks in %.1f ms of loads (%.1f%%)\n", sumCheck, sumLoad, 100 * sumCheck / sumLoad);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 2 && !std::strcmp(argv[1], "--version")) {
     std::printf("libtorch %s\n", runtimeInfo().loadedLibtorch.c_str());
     return 0;
   }
+  if (argc >= 3 && !std::strcmp(argv[1], "--load-cost")) return loadCost(argc, argv);
   if (argc < 3) {
     std::fprintf(stderr, "usage: core_check model.pt SHAPE [SHAPE...] [--device cuda] [--iters N] [--no-plan]\n");
     return 2;
