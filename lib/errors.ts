@@ -9,7 +9,8 @@ export type TorchErrorCode =
   | 'ERR_DEVICE'
   | 'ERR_NOT_FOUND'
   | 'ERR_NATIVE_LOAD'
-  | 'ERR_MISSING_DEPENDENCY';
+  | 'ERR_MISSING_DEPENDENCY'
+  | 'ERR_DATABASE';
 
 /**
  * The one error type torchloop throws. Native code constructs it too (registered through

@@ -1,10 +1,13 @@
 #include "model.h"
 
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <strings.h>
 #include <torch/csrc/jit/runtime/operator.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cstring>
 #include <dlfcn.h>
 #include <sys/stat.h>
 
@@ -132,16 +135,47 @@ ModelCore::ModelCore(torch::jit::Module module, c10::Device device)
   module_.eval();
 }
 
-std::shared_ptr<ModelCore> ModelCore::loadFrom(std::istream& in, const std::string& origin,
-                                               const std::string& raw, const std::string& device) {
+namespace {
+// libtorch reads the archive from torchloop's checked copy, through this adapter (no second copy).
+class BufferAdapter final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BufferAdapter(const std::string& data) : data_(data) {}
+  size_t size() const override { return data_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* what = "") const override {
+    if (pos >= data_.size()) return 0;
+    n = std::min<uint64_t>(n, data_.size() - pos);
+    std::memcpy(buf, data_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::string& data_;
+};
+
+// libtorch unpickles .debug_pkl records (source ranges for its tracebacks) without checking
+// their indices, and torchloop's messages never show those ranges: the renamed entries are
+// ones libtorch does not find. The last letter of each name becomes '~', in the central
+// directory and in the local header alike.
+void hideDebugRecords(std::string& raw, const ArchiveInfo& archive) {
+  for (const auto& r : archive.records) {
+    const std::string& n = r.name;
+    if (n.size() < 10 || strcasecmp(n.c_str() + n.size() - 10, ".debug_pkl") != 0) continue;
+    const size_t last = archive.prefix.size() + n.size() - 1;
+    for (uint64_t at : r.nameAt) raw[at + last] = '~';
+  }
+}
+}  // namespace
+
+std::shared_ptr<ModelCore> ModelCore::loadFrom(std::string raw, const std::string& origin, const std::string& device) {
   c10::Device dev = parseDevice(device);
   ArchiveInfo archive;
   std::string refused = examine(raw, archive);
   if (!refused.empty()) throw Error(Code::ModelLoad, "Cannot load " + origin + ": " + refused);
+  hideDebugRecords(raw, archive);
   try {
     // torchloop's own records (a trainer's state) travel as extra files in the archive.
     torch::jit::ExtraFilesMap extra{{"torchloop/optimizer.pt", ""}, {"torchloop/trainer.json", ""}};
-    auto module = torch::jit::load(in, dev, extra);
+    auto module = torch::jit::load(std::make_shared<BufferAdapter>(raw), dev, extra);
     auto core = std::shared_ptr<ModelCore>(new ModelCore(std::move(module), dev));
     for (auto& [k, v] : extra) if (!v.empty()) core->extraFiles_[k] = v;
     return core;
@@ -166,15 +200,12 @@ std::shared_ptr<ModelCore> ModelCore::loadFile(const std::string& path, const st
   file.read(raw.data(), static_cast<std::streamsize>(raw.size()));
   raw.resize(static_cast<size_t>(file.gcount()));
   if (raw.empty()) throw Error(Code::ModelLoad, "Cannot load '" + path + "': the file is empty");
-  std::istringstream in(raw);
-  return loadFrom(in, "'" + path + "'", raw, device);
+  return loadFrom(std::move(raw), "'" + path + "'", device);
 }
 
 std::shared_ptr<ModelCore> ModelCore::loadBuffer(const char* data, size_t size, const std::string& device) {
   if (size == 0) throw Error(Code::ModelLoad, "Cannot load the model from a buffer: the buffer is empty");
-  std::string raw(data, size);
-  std::istringstream in(raw);
-  return loadFrom(in, "the model from a buffer", raw, device);
+  return loadFrom(std::string(data, size), "the model from a buffer", device);
 }
 
 std::vector<std::string> ModelCore::methods() const {

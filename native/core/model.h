@@ -85,9 +85,7 @@ class ModelCore {
 
  private:
   ModelCore(torch::jit::Module module, c10::Device device);
-  static std::shared_ptr<ModelCore> loadFrom(std::istream& in, const std::string& origin,
-                                             const std::string& rawForDiagnosis,
-                                             const std::string& device);
+  static std::shared_ptr<ModelCore> loadFrom(std::string raw, const std::string& origin, const std::string& device);
 
   torch::jit::Module module_;
   std::unordered_map<std::string, std::string> extraFiles_;

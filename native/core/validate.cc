@@ -14,11 +14,21 @@ std::string ValidationError::describe() const {
   return where + ", byte " + std::to_string(offset_) + ": " + what();
 }
 
+namespace {
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return out;
+}
+}  // namespace
+
 bool ArchiveInfo::has(std::string_view name) const { return find(name) != nullptr; }
 
+// libtorch finds records with miniz's case-insensitive match, and so does this.
 const ArchiveRecord* ArchiveInfo::find(std::string_view name) const {
+  const std::string want = lower(name);
   for (const auto& r : records) {
-    if (r.name == name) return &r;
+    if (lower(r.name) == want) return &r;
   }
   return nullptr;
 }
@@ -82,16 +92,31 @@ ArchiveInfo readZip(const char* data, size_t size, const ValidationLimits& limit
     }
   }
   if (eocd == std::string::npos) fail(size, "no end-of-central-directory record: not a zip archive, or a truncated one");
-  uint64_t entries = le16(data + eocd + 10), cdSize = le32(data + eocd + 12), cdOffset = le32(data + eocd + 16);
-  if (entries == 0xFFFF || cdSize == 0xFFFFFFFFu || cdOffset == 0xFFFFFFFFu) {
-    // zip64: a locator just before the record points at the zip64 end-of-central-directory.
-    if (eocd < 20 || le32(data + eocd - 20) != 0x07064b50) fail(eocd, "zip64 sizes without a zip64 locator");
+  // The records are what libtorch's zip reader (miniz) will see, so read the directory the way
+  // it does: a zip64 locator before the record means the zip64 values count (torch.jit.save
+  // always writes them), and every count must agree, or the two readers could disagree on
+  // which records exist.
+  uint64_t diskEntries = le16(data + eocd + 8), entries = le16(data + eocd + 10);
+  uint64_t cdSize = le32(data + eocd + 12), cdOffset = le32(data + eocd + 16);
+  if (le16(data + eocd + 4) != 0 || le16(data + eocd + 6) != 0) fail(eocd, "a multi-disk zip archive");
+  if (eocd >= 20 && le32(data + eocd - 20) == 0x07064b50) {
     uint64_t z = le64(data + eocd - 20 + 8);
-    if (z > size - 56 || le32(data + z) != 0x06064b50) fail(eocd - 20, "the zip64 end-of-central-directory is outside the file");
-    entries = le64(data + z + 32);
-    cdSize = le64(data + z + 40);
-    cdOffset = le64(data + z + 48);
+    if (size < 56 || z > size - 56 || le32(data + z) != 0x06064b50) fail(eocd - 20, "the zip64 end-of-central-directory is outside the file");
+    uint64_t z64Disk = le64(data + z + 24), z64Entries = le64(data + z + 32), z64Size = le64(data + z + 40), z64Offset = le64(data + z + 48);
+    if (le32(data + z + 16) != 0 || le32(data + z + 20) != 0) fail(z, "a multi-disk zip archive");
+    auto agrees = [](uint64_t plain, uint64_t wide, uint64_t escape) { return plain == escape || plain == wide; };
+    if (!agrees(entries, z64Entries, 0xFFFF) || !agrees(diskEntries, z64Disk, 0xFFFF) || !agrees(cdSize, z64Size, 0xFFFFFFFFu) ||
+        !agrees(cdOffset, z64Offset, 0xFFFFFFFFu)) {
+      fail(z, "the zip64 and the plain end-of-central-directory records disagree");
+    }
+    diskEntries = z64Disk;
+    entries = z64Entries;
+    cdSize = z64Size;
+    cdOffset = z64Offset;
+  } else if (entries == 0xFFFF || cdSize == 0xFFFFFFFFu || cdOffset == 0xFFFFFFFFu) {
+    fail(eocd, "zip64 sizes without a zip64 locator");
   }
+  if (diskEntries != entries) fail(eocd, "the record counts disagree (" + std::to_string(diskEntries) + " and " + std::to_string(entries) + ")");
   if (entries > limits.maxRecords) fail(eocd, std::to_string(entries) + " records (at most " + std::to_string(limits.maxRecords) + ")");
   if (cdOffset > size || cdSize > size - cdOffset) fail(eocd, "the central directory lies outside the file");
 
@@ -129,7 +154,7 @@ ArchiveInfo readZip(const char* data, size_t size, const ValidationLimits& limit
     if (method == 8 && (size64 > limits.maxInflatedBytes || size64 > compSize * 1032 + 1024)) {
       fail(at, "deflated record '" + name + "' claims " + std::to_string(size64) + " bytes from " + std::to_string(compSize));
     }
-    if (local > size - 30 || le32(data + local) != 0x04034b50) fail(local, "the local header of '" + name + "' is missing or damaged");
+    if (size < 30 || local > size - 30 || le32(data + local) != 0x04034b50) fail(local, "the local header of '" + name + "' is missing or damaged");
     uint64_t dataOffset = local + 30 + le16(data + local + 26) + le16(data + local + 28);
     if (dataOffset > size || compSize > size - dataOffset) {
       fail(local, "record '" + name + "' (" + std::to_string(compSize) + " bytes) runs past the end of the file");
@@ -142,10 +167,12 @@ ArchiveInfo readZip(const char* data, size_t size, const ValidationLimits& limit
     std::string prefix = name.substr(0, slash + 1);
     if (info.prefix.empty()) info.prefix = prefix;
     if (prefix != info.prefix) fail(at, "record '" + name + "' is outside the archive's folder '" + info.prefix + "'");
-    if (!seen.insert(name).second) fail(at, "record '" + name + "' appears twice");
-    info.records.push_back({name.substr(slash + 1), dataOffset, size64, compSize, method == 8});
+    if (!seen.insert(lower(name)).second) fail(at, "record '" + name + "' appears twice (names are matched regardless of case)");
+    info.records.push_back({name.substr(slash + 1), dataOffset, size64, compSize, method == 8, {at + 46, local + 30}});
     at += 46 + nameLen + extraLen + commentLen;
   }
+  if (at != cdOffset + cdSize) fail(at, "the central directory holds more than its " + std::to_string(entries) + " records");
+  if (!info.has("data.pkl")) fail(eocd, "no data.pkl record: not a TorchScript archive");
   return info;
 }
 
@@ -618,7 +645,7 @@ ArchiveInfo validateArchive(const char* data, size_t size, Inflate inflate, cons
     return inflated;
   };
   for (const auto& rec : info.records) {
-    const std::string& n = rec.name;
+    const std::string n = lower(rec.name);
     bool pickle = n == "data.pkl" || n == "constants.pkl";
     bool debug = n.size() > 10 && n.compare(n.size() - 10, 10, ".debug_pkl") == 0;
     bool source = n.rfind("code/", 0) == 0 && n.size() > 3 && n.compare(n.size() - 3, 3, ".py") == 0;
@@ -627,9 +654,9 @@ ArchiveInfo validateArchive(const char* data, size_t size, Inflate inflate, cons
     std::string_view bytes = contents(rec, available);
     if (!available) continue;
     // Tensors of data.pkl live in data/, those of constants.pkl in constants/.
-    if (pickle) Pickle(info, n, bytes, n.substr(0, n.size() - 4) + "/", limits).run();
-    else if (debug) Pickle(info, n, bytes, "", limits).run();
-    else scanSource(bytes, n, limits, &ops);
+    if (pickle) Pickle(info, rec.name, bytes, n.substr(0, n.size() - 4) + "/", limits).run();
+    else if (debug) Pickle(info, rec.name, bytes, "", limits).run();
+    else scanSource(bytes, rec.name, limits, &ops);
   }
   info.calledOps.assign(ops.begin(), ops.end());
   return info;

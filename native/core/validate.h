@@ -60,6 +60,7 @@ struct ArchiveRecord {
   uint64_t size = 0;     // its size (inflated, for a deflated record)
   uint64_t stored = 0;   // its size in the file
   bool deflated = false;
+  uint64_t nameAt[2] = {0, 0};  // where its full name starts: in the central directory, in its local header
 };
 
 struct ArchiveInfo {
