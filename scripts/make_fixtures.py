@@ -322,7 +322,9 @@ def malformed():
             f.write(b)
         cases[name] = expect
 
-    zip_case("zip_directory_outside.pt", lambda b: struct.pack_into("<I", b, eocd + 16, len(good) + 10), "the central directory lies outside the file")
+    # torch.jit.save writes zip64 records too, so moving the plain record alone makes them disagree.
+    zip_case("zip_directory_outside.pt", lambda b: struct.pack_into("<I", b, eocd + 16, len(good) + 10),
+             "the central directory lies outside the file|the zip64 and the plain end-of-central-directory records disagree")
     zip_case("zip_record_size_huge.pt", lambda b: (struct.pack_into("<I", b, cd + 20, 0x7FFFFFF0), struct.pack_into("<I", b, cd + 24, 0x7FFFFFF0)),
              "runs past the end of the file")
     zip_case("zip_local_header_outside.pt", lambda b: struct.pack_into("<I", b, cd + 42, len(good) - 4), "local header of .* is missing or damaged")

@@ -619,6 +619,46 @@ void scanSource(std::string_view src, const std::string& where, const Validation
   }
 }
 
+// Class bodies of the generated code hold what torch.jit.save writes there, and nothing else:
+// annotated attributes and constants (name : T [= v]), methods, __parameters__, __buffers__
+// and __annotations__[...] lists, and NAME = value in an Enum. libtorch 1.13's importer crashes
+// on other class-level statements.
+void checkClassBodies(std::string_view src, const std::string& where) {
+  struct Scope {
+    size_t indent;
+    long body = -1;
+    bool isEnum;
+  };
+  std::vector<Scope> scopes;
+  size_t line = 0;
+  for (size_t at = 0; at <= src.size();) {
+    size_t end = src.find('\n', at);
+    if (end == std::string_view::npos) end = src.size();
+    std::string_view l = src.substr(at, end - at);
+    ++line;
+    at = end + 1;
+    size_t indent = l.find_first_not_of(' ');
+    if (indent == std::string_view::npos || l[indent] == '#') continue;
+    std::string_view t = l.substr(indent);
+    while (!scopes.empty() && indent <= scopes.back().indent) scopes.pop_back();
+    if (!scopes.empty() && scopes.back().body < 0) scopes.back().body = static_cast<long>(indent);
+    if (!scopes.empty() && static_cast<long>(indent) == scopes.back().body) {
+      size_t word = 0;
+      while (word < t.size() && isIdent(t[word])) ++word;
+      size_t after = t.find_first_not_of(' ', word);
+      char next = after == std::string_view::npos ? '\0' : t[after];
+      std::string_view name = t.substr(0, word);
+      bool ok = t.rfind("def ", 0) == 0 || t.rfind("class ", 0) == 0 || t[0] == '@' || t == "pass" || t == "..." ||
+                (word > 0 && next == ':') ||
+                ((name == "__parameters__" || name == "__buffers__") && next == '=') ||
+                (name == "__annotations__" && next == '[') ||
+                (scopes.back().isEnum && word > 0 && next == '=');
+      if (!ok) throw ValidationError(where, line, "a class-level statement that torch.jit.save does not write: " + std::string(t.substr(0, 60)));
+    }
+    if (t.rfind("class ", 0) == 0) scopes.push_back({indent, -1, t.find("(Enum)") != std::string_view::npos});
+  }
+}
+
 }  // namespace
 
 ArchiveInfo readArchive(const char* data, size_t size, const ValidationLimits& limits) { return readZip(data, size, limits); }
@@ -656,7 +696,10 @@ ArchiveInfo validateArchive(const char* data, size_t size, Inflate inflate, cons
     // Tensors of data.pkl live in data/, those of constants.pkl in constants/.
     if (pickle) Pickle(info, rec.name, bytes, n.substr(0, n.size() - 4) + "/", limits).run();
     else if (debug) Pickle(info, rec.name, bytes, "", limits).run();
-    else scanSource(bytes, rec.name, limits, &ops);
+    else {
+      scanSource(bytes, rec.name, limits, &ops);
+      checkClassBodies(bytes, rec.name);
+    }
   }
   info.calledOps.assign(ops.begin(), ops.end());
   return info;
