@@ -10,6 +10,7 @@
         "native/core/interpreter.cc",
         "native/core/model.cc",
         "native/core/plan.cc",
+        "native/core/static_runtime.cc",
         "native/core/runtime.cc",
         "native/core/step.cc",
         "native/core/trainer.cc",

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TorchError, expected } from './errors.ts';
-import { native, type MethodSignature, type NativeModel, type NativeStep, type NativeTrainer } from './native.ts';
+import { native, type MethodSignature, type NativeModel, type NativeStep, type NativeTrainer, type StepArgSpec } from './native.ts';
 import { readSafetensors, writeSafetensors } from './train/safetensors.ts';
 import type { Tensor, TypedArray } from './tensor.ts';
 
@@ -23,6 +23,12 @@ export type Argument = Value | TypedArray | bigint | undefined | readonly Argume
 export interface LoadOptions {
   /** `'cpu'` (default), `'cuda'` or `'cuda:N'`. CUDA without CUDA support is an ERR_DEVICE, never a silent CPU fall-back. */
   device?: string;
+  /**
+   * Eval with gradients: run in eval mode with autograd on, for a forward() that calls
+   * torch.autograd.grad itself (forces from an energy, as nequip/Allegro potentials do).
+   * Default false: calls run under c10::InferenceMode.
+   */
+  grad?: boolean;
 }
 
 function normalizeSource(source: ModelSource): string | Buffer {
@@ -66,13 +72,21 @@ export class Model implements Disposable {
   static async load(source: ModelSource, options?: LoadOptions): Promise<Model> {
     const device = checkDevice(options);
     const src = normalizeSource(source);
-    return new Model(await native.NativeModel.load(src, device));
+    return Model.#configured(new Model(await native.NativeModel.load(src, device)), options);
+  }
+
+  static #configured(model: Model, options?: LoadOptions): Model {
+    if (options?.grad !== undefined) {
+      if (typeof options.grad !== 'boolean') expected('ERR_ARGUMENT', 'a boolean', 'options.grad', options.grad);
+      model.gradEnabled = options.grad;
+    }
+    return model;
   }
 
   /** Loads a `.pt` file on the calling thread. */
   static loadSync(source: ModelSource, options?: LoadOptions): Model {
     const device = checkDevice(options);
-    return new Model(native.NativeModel.loadSync(normalizeSource(source), device));
+    return Model.#configured(new Model(native.NativeModel.loadSync(normalizeSource(source), device)), options);
   }
 
   /**
@@ -176,6 +190,15 @@ export class Model implements Disposable {
     return this.#native.training();
   }
 
+  /** Eval with gradients (LoadOptions.grad): calls run with autograd on, in eval mode. */
+  get gradEnabled(): boolean {
+    return this.#native.gradEnabled();
+  }
+
+  set gradEnabled(on: boolean) {
+    this.#native.setGradEnabled(on);
+  }
+
   /** `'cpu'` or `'cuda:N'`. */
   get device(): string {
     return this.#native.device();
@@ -206,7 +229,7 @@ export class Model implements Disposable {
   }
 
   /** @internal The realtime step behind TorchEntity. */
-  createStep(method: string, inputs: { shape: number[]; dtype: string }[], options?: { plan?: boolean }): NativeStep {
+  createStep(method: string, inputs: StepArgSpec[], options?: { plan?: boolean }): NativeStep {
     return this.#native.createStep(method, inputs, options);
   }
 }

@@ -41,11 +41,13 @@ export interface NativeModel {
   buffers(): Record<string, Tensor>;
   setTraining(on: boolean): void;
   training(): boolean;
+  setGradEnabled(on: boolean): void;
+  gradEnabled(): boolean;
   save(path: string): void;
   device(): string;
   dispose(): void;
   disposed(): boolean;
-  createStep(method: string, inputs: { shape: number[]; dtype: string }[], options?: { plan?: boolean }): NativeStep;
+  createStep(method: string, inputs: StepArgSpec[], options?: { plan?: boolean }): NativeStep;
   createTrainer(config: Record<string, unknown>, resume: boolean): NativeTrainer;
   /** Copies named tensors into parameters and buffers; strict: every name, every shape. */
   loadStateDict(tensors: Record<string, Tensor>, strict: boolean): void;
@@ -86,8 +88,22 @@ export interface NativeStep {
   loop(durationsUs: Float64Array): void;
   /** "plan (N ops)" or "interpreter (why)". */
   planStatus(): string;
+  /** Each output's place in the method's result: "0", "1.0" (tuple elements), "forces" (a dict key). */
+  outputNames(): string[];
+  /** Whether the model keeps state between calls (attributes reassigned or written in place). */
+  stateful(): boolean;
+  /** Copies the model's state; restoreState() puts the copy back (binding keeps one). */
+  saveState(): void;
+  restoreState(): void;
   dispose(): void;
 }
+
+/** One argument of a step: a tensor input, a tuple or Dict[str, Tensor] of them, or a constant. */
+export type StepArgSpec =
+  | { shape: number[]; dtype: string; fromDouble?: boolean }
+  | { tuple: StepArgSpec[] }
+  | { dict: [string, StepArgSpec][] }
+  | { value: unknown };
 
 export interface NativeRuntimeInfo {
   /** The libtorch headers the addon was compiled against. */

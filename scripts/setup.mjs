@@ -119,6 +119,21 @@ for (const build of BUILDS) {
   const stale = mtime(`${out}/expected.json`) < fixtureScript || (bench && mtime(`${out}/mlp_m3.pt`) < fixtureScript);
   if (stale) run(build.python(), ['scripts/make_fixtures.py', out, ...(bench ? ['--bench'] : [])]);
 }
+// The zoo: real TorchScript files others published (../shared/real-models, or TORCHLOOP_ZOO),
+// with the outputs each PyTorch computes on them (scripts/zoo_golden.py), for tests and bench.
+const zooDir = process.env.TORCHLOOP_ZOO ?? path.resolve(root, '..', 'shared', 'real-models');
+if (existsSync(zooDir)) {
+  const zooScript = mtime('scripts/zoo_golden.py');
+  for (const build of BUILDS) {
+    if (build.name !== 'main' && !both) continue;
+    const marker = `${build.fixtures}/zoo/.done`;
+    if (mtime(marker) < zooScript) {
+      run(build.python(), ['scripts/zoo_golden.py', build.fixtures, zooDir]);
+      writeFileSync(path.join(root, marker), zooDir);
+    }
+  }
+}
+
 // The demo's controllers (the MLP policy is trained by PyTorch here, once).
 if (args.has('--demo') && mtime('demo/models/mlp_policy.pt') < fixtureScript) {
   run(BUILDS[0].python(), ['scripts/make_fixtures.py', 'demo/models', '--demo']);

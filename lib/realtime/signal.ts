@@ -3,7 +3,11 @@ import type { Entity } from './entity.ts';
 
 /** What a numeric signal holds: a fixed-size typed buffer. */
 export type SignalArray = Float32Array | Float64Array;
-export type SignalDtype = 'float32' | 'float64';
+/**
+ * Element type. 'int64' is for integer tensor inputs (an edge index, token ids): the signal
+ * holds float64 numbers (exact up to 2^53) and the step converts them before each run.
+ */
+export type SignalDtype = 'float32' | 'float64' | 'int64';
 /** What may be written to an input signal; it is copied into the signal's buffer. */
 export type SignalInput = SignalArray | readonly number[] | number;
 
@@ -12,6 +16,8 @@ export interface SignalSpec {
   shape?: readonly number[];
   /** Element type of the buffer (float32 by default). */
   dtype?: SignalDtype;
+  /** For a method argument of type Dict[str, Tensor]: this signal's key (default: its name). */
+  key?: string;
 }
 
 const NEVER = Number.NEGATIVE_INFINITY;
@@ -53,14 +59,20 @@ export class InputSignal extends Signal {
   #buffer: SignalArray | null = null;
   #shape: readonly number[] | null;
   readonly dtype: SignalDtype;
+  /** The key of a Dict[str, Tensor] argument this signal feeds, when declared. */
+  readonly key: string | null;
   #source: OutputSignal | null = null;
 
   constructor(entity: Entity, name: string, spec: SignalSpec = {}) {
     super(entity, name);
     this.dtype = spec.dtype ?? 'float32';
-    if (this.dtype !== 'float32' && this.dtype !== 'float64') {
-      throw new TorchError('ERR_DTYPE', `Expected 'float32' or 'float64' for the dtype of signal '${this.path}' but received ${describe(spec.dtype)}`);
+    if (this.dtype !== 'float32' && this.dtype !== 'float64' && this.dtype !== 'int64') {
+      throw new TorchError('ERR_DTYPE', `Expected 'float32', 'float64' or 'int64' for the dtype of signal '${this.path}' but received ${describe(spec.dtype)}`);
     }
+    if (spec.key !== undefined && typeof spec.key !== 'string') {
+      throw new TorchError('ERR_ARGUMENT', `Expected a string for the key of signal '${this.path}' but received ${describe(spec.key)}`);
+    }
+    this.key = spec.key ?? null;
     this.#shape = spec.shape ? Object.freeze([...spec.shape]) : null;
     if (this.#shape) this.#buffer = this.dtype === 'float32' ? new Float32Array(sizeOf(this.#shape)) : new Float64Array(sizeOf(this.#shape));
   }

@@ -10,6 +10,7 @@
 #pragma once
 #include <torch/script.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,16 +35,24 @@ class Executor {
 struct Binding {
   ModelCore& model;
   const std::string& method;
-  const std::vector<at::Tensor>& inputs;
+  const std::vector<at::Tensor>& inputs;  // the tensors the method reads, every argument's in order
   const std::vector<at::Tensor>& outputs;
+  // Every argument a Tensor, in order: `inputs` are the arguments. Otherwise (tuples, dicts,
+  // constants) pushArguments builds them around the same tensors.
+  bool plainTensors = true;
+  std::function<void(torch::jit::Stack&)> pushArguments;
 };
 
 std::unique_ptr<Executor> makeInterpreter(const Binding& b);
 std::unique_ptr<Executor> makePlan(const Binding& b);
 std::unique_ptr<Executor> makeCudaGraph(const Binding& b);
+// Static Runtime (libtorch 2.x builds; elsewhere it throws saying so).
+std::unique_ptr<Executor> makeStaticRuntime(const Binding& b);
 
-// The tensors of a method's result, in order: a tensor, or a tuple or list of them.
-void flattenTensors(const c10::IValue& v, std::vector<at::Tensor>& out);
+// The tensors of a method's result, in order: a tensor, or a tuple, list or Dict[str, Tensor]
+// of them (nested). With names, each one's place: "0", "1.0", "forces".
+void flattenTensors(const c10::IValue& v, std::vector<at::Tensor>& out, std::vector<std::string>* names = nullptr,
+                    const std::string& prefix = "");
 // Copies a result into an output tensor, without the dispatcher when layouts allow.
 void copyInto(at::Tensor& dst, const at::Tensor& src);
 

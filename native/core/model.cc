@@ -268,7 +268,7 @@ c10::IValue ModelCore::run(const std::string& name, std::vector<c10::IValue> arg
 }
 
 ModelCore::NoGradScope::NoGradScope(const ModelCore& m) {
-  if (m.training_) return;
+  if (m.training_ || m.gradEnabled_) return;
   if (m.trained_) noGrad_.emplace();
   else inference_.emplace(true);
 }

@@ -62,7 +62,7 @@ class ModelCore {
   // The guard for running without gradients: c10::InferenceMode, except for a model that a
   // Trainer has trained in this process, whose TorchScript executor holds differentiable
   // graphs that fail on inference tensors ("cannot be saved for backward"); those get
-  // NoGradGuard. In training mode, neither.
+  // NoGradGuard. In training mode, or with gradients enabled (setGradEnabled), neither.
   class NoGradScope {
    public:
     explicit NoGradScope(const ModelCore& m);
@@ -70,6 +70,10 @@ class ModelCore {
     c10::optional<c10::InferenceMode> inference_;
     c10::optional<torch::NoGradGuard> noGrad_;
   };
+  // Eval with gradients: the model runs in eval mode with autograd on, for a forward() that
+  // itself calls torch.autograd.grad (forces from an energy). Off by default.
+  void setGradEnabled(bool on) { gradEnabled_ = on; }
+  bool gradEnabled() const { return gradEnabled_; }
   void markTrained() { trained_ = true; }
   bool trained() const { return trained_; }
   // Set when the user disposes the model: steps and trainers built on it refuse to run from
@@ -92,6 +96,7 @@ class ModelCore {
   c10::Device device_;
   bool training_ = false;
   bool trained_ = false;
+  bool gradEnabled_ = false;
   std::atomic<bool> disposed_{false};
   mutable std::mutex mutex_;
 };

@@ -25,7 +25,7 @@ namespace {
 using torch::jit::Node;
 using torch::jit::Value;
 
-enum class OpKind { Linear, Matmul, Mm, Addmm, Add, Sub, Mul, Div, Tanh, Relu, Sigmoid, Neg, Cat };
+enum class OpKind { Linear, Matmul, Mm, Addmm, Add, Sub, Mul, Div, Tanh, Relu, Sigmoid, Neg, Cat, Elu };
 
 struct OpDesc {
   OpKind kind;
@@ -248,6 +248,15 @@ StepPlan::StepPlan(const torch::jit::Module& module, const std::string& method,
       at::Tensor r = ok == OpKind::Tanh ? at::tanh(x) : ok == OpKind::Relu ? at::relu(x)
                    : ok == OpKind::Sigmoid ? at::sigmoid(x) : at::neg(x);
       push(std::move(d), std::move(r), n->output());
+    } else if (k == "aten::elu") {
+      // The default activation of legged_gym and Isaac Lab policies.
+      OpDesc d{OpKind::Elu};
+      d.in = {tensorSlot(n->input(0))};
+      auto alpha = scalar(n->input(1)), scale = scalar(n->input(2)), inputScale = scalar(n->input(3));
+      if (!alpha || !scale || !inputScale) throw std::runtime_error("non-constant aten::elu parameters");
+      d.scalars = {*alpha, *scale, *inputScale};
+      at::Tensor r = at::elu(slots_[d.in[0]], *alpha, *scale, *inputScale);
+      push(std::move(d), std::move(r), n->output());
     } else if (k == "aten::cat") {
       OpDesc d{OpKind::Cat};
       Entry& list = entry(n->input(0));
@@ -356,6 +365,12 @@ StepPlan::StepPlan(const torch::jit::Module& module, const std::string& method,
       case OpKind::Relu: { at::Tensor x = slots_[d.in[0]]; ops_.push_back([out, x]() mutable { at::clamp_min_out(out, x, 0); }); break; }
       case OpKind::Sigmoid: { at::Tensor x = slots_[d.in[0]]; ops_.push_back([out, x]() mutable { at::sigmoid_out(out, x); }); break; }
       case OpKind::Neg: { at::Tensor x = slots_[d.in[0]]; ops_.push_back([out, x]() mutable { at::neg_out(out, x); }); break; }
+      case OpKind::Elu: {
+        at::Tensor x = slots_[d.in[0]];
+        c10::Scalar alpha = d.scalars[0], scale = d.scalars[1], inputScale = d.scalars[2];
+        ops_.push_back([out, x, alpha, scale, inputScale]() mutable { at::elu_out(out, x, alpha, scale, inputScale); });
+        break;
+      }
       case OpKind::Cat: {
         std::vector<at::Tensor> ts;
         for (int s : d.in) ts.push_back(slots_[s]);

@@ -21,6 +21,26 @@ namespace torchloop {
 struct TensorSpec {
   std::vector<int64_t> shape;
   at::ScalarType dtype = at::kFloat;
+  // The tensor the caller writes holds float64 and is converted to `dtype` before each run
+  // (integer inputs fed from number signals, e.g. an edge index).
+  bool fromDouble = false;
+};
+
+// One argument of a step's method: a tensor fed from an input, a tuple or a Dict[str, Tensor]
+// of them (an input per element, in order), or a constant set once (an int, float, bool or
+// str parameter such as Silero's sample rate).
+struct ArgSpec {
+  enum class Kind { Tensor, Tuple, Dict, Constant } kind = Kind::Tensor;
+  TensorSpec tensor;
+  std::vector<ArgSpec> elements;  // Tuple and Dict
+  std::vector<std::string> keys;  // Dict: the key of each element
+  c10::IValue value;              // Constant
+
+  static ArgSpec of(TensorSpec t) {
+    ArgSpec a;
+    a.tensor = std::move(t);
+    return a;
+  }
 };
 
 struct StepOptions {
@@ -36,6 +56,9 @@ class StepRunner {
   // when possible. Inputs are zero-filled; write real values before warming up.
   StepRunner(std::shared_ptr<ModelCore> model, std::string method, std::vector<TensorSpec> inputs,
              StepOptions options);
+  // The general form: one ArgSpec per argument; the inputs are the tensors of every argument
+  // in order (depth first).
+  StepRunner(std::shared_ptr<ModelCore> model, std::string method, std::vector<ArgSpec> args, StepOptions options);
   ~StepRunner();
 
   // Reinitialises output shapes by running the interpreter on the current inputs (called
@@ -45,8 +68,19 @@ class StepRunner {
   // Runs n steps in C++ and writes each step's duration in nanoseconds (the C++ floor).
   void loop(int64_t n, int64_t* durationsNs);
 
+  // What the caller writes (float64 for inputs converted before each run).
   std::vector<at::Tensor>& inputs() { return inputs_; }
   std::vector<at::Tensor>& outputs() { return outputs_; }
+  // Each output's place in the method's result: "0", "1.0" (tuple elements), "forces" (a key).
+  const std::vector<std::string>& outputNames() const { return outputNames_; }
+  // A model that keeps state between calls (attributes reassigned, buffers written in place):
+  // saveState() copies it and restoreState() puts the copy back. Binding and warmup() run the
+  // model, so the state is put back after them; the first real step starts where load left it.
+  bool stateful() const { return stateful_; }
+  void saveState();
+  void restoreState();
+  // Whether the model writes into its own inputs (it then runs on copies of them).
+  bool shieldsInputs() const { return shield_; }
   double lastRunMs() const { return lastRunMs_; }
   // What runs and why: "plan (5 ops)", or "interpreter (plan: unsupported node aten::elu)".
   const std::string& planStatus() const { return planStatus_; }
@@ -54,12 +88,29 @@ class StepRunner {
 
  private:
   void chooseExecutor();
+  void analyse();
+  void copyIn();
+  std::vector<c10::IValue> arguments() const;
 
   std::shared_ptr<ModelCore> model_;
   std::string method_;
   StepOptions options_;
-  std::vector<at::Tensor> inputs_;
+  std::vector<ArgSpec> args_;
+  std::vector<at::Tensor> inputs_;       // what the caller writes
+  std::vector<at::Tensor> modelInputs_;  // what the method reads (the same tensors, or copies)
+  std::vector<std::pair<at::Tensor, at::Tensor>> copies_;  // (from, to) before each run
   std::vector<at::Tensor> outputs_;
+  std::vector<std::string> outputNames_;
+  bool plainTensors_ = true;  // every argument a Tensor (what the plan and CUDA graph take)
+  bool stateful_ = false;
+  bool shield_ = false;
+  struct SlotCopy {
+    c10::intrusive_ptr<c10::ivalue::Object> object;
+    size_t slot;
+    c10::IValue original;  // the value at save time (a tensor keeps its identity)
+    at::Tensor saved;      // a copy of a tensor's data
+  };
+  std::vector<SlotCopy> state_;
   std::unique_ptr<Executor> executor_;
   std::string planStatus_;
   double lastRunMs_ = 0;

@@ -126,6 +126,8 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::Buffers>("buffers"),
                          InstanceMethod<&ModelWrap::SetTraining>("setTraining"),
                          InstanceMethod<&ModelWrap::Training>("training"),
+                         InstanceMethod<&ModelWrap::SetGradEnabled>("setGradEnabled"),
+                         InstanceMethod<&ModelWrap::GradEnabled>("gradEnabled"),
                          InstanceMethod<&ModelWrap::Save>("save"),
                          InstanceMethod<&ModelWrap::Device>("device"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
@@ -311,6 +313,19 @@ Napi::Value ModelWrap::Training(const Napi::CallbackInfo& info) {
   return boundary(env, [&]() -> Napi::Value { return Napi::Boolean::New(env, core(env)->training()); });
 }
 
+Napi::Value ModelWrap::SetGradEnabled(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    core(env)->setGradEnabled(info.Length() > 0 && info[0].ToBoolean().Value());
+    return env.Undefined();
+  });
+}
+
+Napi::Value ModelWrap::GradEnabled(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value { return Napi::Boolean::New(env, core(env)->gradEnabled()); });
+}
+
 Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return boundary(env, [&]() -> Napi::Value {
@@ -331,28 +346,76 @@ Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !core_); }
 
+namespace {
+// A step argument from JavaScript: {shape, dtype[, fromDouble]} a tensor input; {tuple: [...]};
+// {dict: [[key, spec], ...]}; {value} a constant, converted as the argument's type says.
+ArgSpec argSpecFromJs(const Napi::Value& v, const c10::TypePtr& type, const std::string& what) {
+  if (!v.IsObject()) throw Error(Code::Argument, "Expected a step input spec for " + what + " but received " + describeJs(v));
+  Napi::Object o = v.As<Napi::Object>();
+  ArgSpec a;
+  c10::TypePtr t = type;
+  if (auto opt = t->cast<c10::OptionalType>(); opt && !o.Has("value")) t = opt->getElementType();
+  if (o.Has("value")) {
+    a.kind = ArgSpec::Kind::Constant;
+    a.value = toIValue(o.Get("value"), type, what, InputPolicy{true});
+  } else if (o.Has("tuple")) {
+    a.kind = ArgSpec::Kind::Tuple;
+    auto tuple = t->cast<c10::TupleType>();
+    if (!tuple) throw Error(Code::Argument, "Expected " + t->annotation_str() + " for " + what + " but the step was given a tuple of inputs");
+    Napi::Array elems = o.Get("tuple").As<Napi::Array>();
+    if (elems.Length() != tuple->elements().size()) {
+      throw Error(Code::Argument, what + " is a tuple of " + std::to_string(tuple->elements().size()) + " but the step was given " +
+                                      std::to_string(elems.Length()) + " inputs for it");
+    }
+    for (uint32_t i = 0; i < elems.Length(); ++i) a.elements.push_back(argSpecFromJs(elems.Get(i), tuple->elements()[i], what + "[" + std::to_string(i) + "]"));
+  } else if (o.Has("dict")) {
+    a.kind = ArgSpec::Kind::Dict;
+    auto dict = t->cast<c10::DictType>();
+    if (!dict) throw Error(Code::Argument, "Expected " + t->annotation_str() + " for " + what + " but the step was given a dict of inputs");
+    Napi::Array entries = o.Get("dict").As<Napi::Array>();
+    for (uint32_t i = 0; i < entries.Length(); ++i) {
+      Napi::Array kv = entries.Get(i).As<Napi::Array>();
+      a.keys.push_back(kv.Get(0u).As<Napi::String>().Utf8Value());
+      a.elements.push_back(argSpecFromJs(kv.Get(1u), dict->getValueType(), what + "['" + a.keys.back() + "']"));
+    }
+  } else {
+    Napi::Array shape = o.Get("shape").As<Napi::Array>();
+    for (uint32_t d = 0; d < shape.Length(); ++d) {
+      Napi::Value dim = shape.Get(d);
+      double x = dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1;
+      if (!(x >= 0 && x <= 1e12 && x == std::floor(x))) throw Error(Code::Argument, "Expected a shape of non-negative integers for " + what + " but received " + describeJs(dim));
+      a.tensor.shape.push_back(static_cast<int64_t>(x));
+    }
+    a.tensor.dtype = parseDtype(o.Get("dtype").As<Napi::String>().Utf8Value());
+    a.tensor.fromDouble = o.Get("fromDouble").ToBoolean().Value();
+  }
+  return a;
+}
+}  // namespace
+
 Napi::Value ModelWrap::CreateStep(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return boundary(env, [&]() -> Napi::Value {
     auto c = core(env);
     std::string method = stringArg(info, 0, "the method name");
     if (info.Length() < 2 || !info[1].IsArray()) throw Error(Code::Argument, "Expected an array of input specs");
+    if (!c->hasMethod(method)) throw Error(Code::NotFound, "The model has no method '" + method + "'");
+    auto sig = c->signature(method);
     Napi::Array specs = info[1].As<Napi::Array>();
-    std::vector<TensorSpec> inputs;
+    if (specs.Length() > sig.arguments.size()) {
+      throw Error(Code::Argument, "Expected at most " + std::to_string(sig.arguments.size()) + " argument(s) for " + method +
+                                      "() but the step was given " + std::to_string(specs.Length()));
+    }
+    std::vector<ArgSpec> args;
     for (uint32_t i = 0; i < specs.Length(); ++i) {
-      Napi::Object s = specs.Get(i).As<Napi::Object>();
-      TensorSpec spec;
-      Napi::Array shape = s.Get("shape").As<Napi::Array>();
-      for (uint32_t d = 0; d < shape.Length(); ++d) spec.shape.push_back(shape.Get(d).As<Napi::Number>().Int64Value());
-      spec.dtype = parseDtype(s.Get("dtype").As<Napi::String>().Utf8Value());
-      inputs.push_back(std::move(spec));
+      args.push_back(argSpecFromJs(specs.Get(i), sig.arguments[i].typePtr, "argument " + std::to_string(i) + " ('" + sig.arguments[i].name + "') of " + method + "()"));
     }
     StepOptions options;
     if (info.Length() > 2 && info[2].IsObject()) {
       Napi::Value plan = info[2].As<Napi::Object>().Get("plan");
       if (plan.IsBoolean()) options.usePlan = plan.As<Napi::Boolean>().Value();
     }
-    return StepWrap::Create(env, std::make_shared<StepRunner>(c, method, std::move(inputs), options));
+    return StepWrap::Create(env, std::make_shared<StepRunner>(c, method, std::move(args), options));
   });
 }
 

@@ -32,6 +32,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value Buffers(const Napi::CallbackInfo& info);
   Napi::Value SetTraining(const Napi::CallbackInfo& info);
   Napi::Value Training(const Napi::CallbackInfo& info);
+  Napi::Value SetGradEnabled(const Napi::CallbackInfo& info);
+  Napi::Value GradEnabled(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

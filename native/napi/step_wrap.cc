@@ -26,6 +26,10 @@ Napi::Function StepWrap::Init(Napi::Env env) {
                          InstanceMethod<&StepWrap::Prepare>("prepare"),
                          InstanceMethod<&StepWrap::Loop>("loop"),
                          InstanceMethod<&StepWrap::PlanStatus>("planStatus"),
+                         InstanceMethod<&StepWrap::OutputNames>("outputNames"),
+                         InstanceMethod<&StepWrap::Stateful>("stateful"),
+                         InstanceMethod<&StepWrap::SaveState>("saveState"),
+                         InstanceMethod<&StepWrap::RestoreState>("restoreState"),
                          InstanceMethod<&StepWrap::Dispose>("dispose"),
                      });
 }
@@ -208,6 +212,41 @@ Napi::Value StepWrap::Loop(const Napi::CallbackInfo& info) {
 Napi::Value StepWrap::PlanStatus(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return boundary(env, [&]() -> Napi::Value { return Napi::String::New(env, runner(env).planStatus()); });
+}
+
+Napi::Value StepWrap::OutputNames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    const auto& names = runner(env).outputNames();
+    Napi::Array out = Napi::Array::New(env, names.size());
+    for (size_t i = 0; i < names.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::String::New(env, names[i]));
+    return out;
+  });
+}
+
+Napi::Value StepWrap::Stateful(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value { return Napi::Boolean::New(env, runner(env).stateful()); });
+}
+
+Napi::Value StepWrap::SaveState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    auto& r = runner(env);
+    std::lock_guard<std::mutex> lock(r.model()->mutex());
+    r.saveState();
+    return env.Undefined();
+  });
+}
+
+Napi::Value StepWrap::RestoreState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    auto& r = runner(env);
+    std::lock_guard<std::mutex> lock(r.model()->mutex());
+    r.restoreState();
+    return env.Undefined();
+  });
 }
 
 Napi::Value StepWrap::Dispose(const Napi::CallbackInfo& info) {

@@ -44,6 +44,10 @@ class StepWrap : public Napi::ObjectWrap<StepWrap> {
   Napi::Value Prepare(const Napi::CallbackInfo& info);
   Napi::Value Loop(const Napi::CallbackInfo& info);
   Napi::Value PlanStatus(const Napi::CallbackInfo& info);
+  Napi::Value OutputNames(const Napi::CallbackInfo& info);
+  Napi::Value Stateful(const Napi::CallbackInfo& info);
+  Napi::Value SaveState(const Napi::CallbackInfo& info);
+  Napi::Value RestoreState(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   StepRunner& runner(Napi::Env env);

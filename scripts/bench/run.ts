@@ -3,10 +3,12 @@
  *   - steps (steps.ts): per-step latency of M1, M2, M3 on both addon builds (libtorch 2.13
  *     and Debian's 1.13) against the C++ floor, PyTorch 2.13 and 1.13, onnxruntime-node;
  *   - training throughput (training.ts): the main build against PyTorch 2.13;
+ *   - the zoo (zoo.ts): every published model in ../shared/real-models as an entity on both
+ *     builds, against PyTorch 2.13 and 1.13 (torch.jit, frozen) and onnxruntime-node;
  *   - data generation and the sample database (data.ts), the training pipeline (pipeline.ts).
  * Writes bench-results/bench.json and bench-results/latency.svg (+ .png).
  *
- *   npm run bench [-- --quick] [-- --models M1,M2] [-- --rounds 20] [-- --no-training --no-data --no-pipeline --no-compile]
+ *   npm run bench [-- --quick] [-- --models M1,M2] [-- --rounds 20] [-- --no-training --no-data --no-pipeline --no-compile --no-zoo]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -27,6 +29,7 @@ const { values: opts } = parseArgs({
     training: { type: 'boolean', default: true },
     data: { type: 'boolean', default: true },
     pipeline: { type: 'boolean', default: true },
+    zoo: { type: 'boolean', default: true },
   },
   allowNegative: true,
 });
@@ -40,6 +43,14 @@ console.log(`${cpu}, ${os.cpus().length} CPUs, Node ${process.version}, OPENBLAS
 
 const steps = opts.steps ? await stepLatency({ rounds: Number(opts.rounds), scale: opts.quick ? 0.1 : 1, models, compile: opts.compile }) : null;
 if (steps) checks.push(...steps.checks);
+
+let zoo: Awaited<ReturnType<typeof import('./zoo.ts').zooBench>> = null;
+if (opts.zoo) {
+  const { zooBench } = await import('./zoo.ts');
+  console.log('\nzoo: the published models in ../shared/real-models, as entities on each build, against PyTorch and onnxruntime');
+  zoo = await zooBench({ quick: opts.quick });
+  if (zoo) checks.push(...zoo.checks);
+}
 
 // The sections below run in this process on the main build (libtorch 2.x).
 const { version } = await import('../../lib/index.ts');
@@ -88,6 +99,10 @@ if (steps) {
     }
   }
 }
+if (zoo) {
+  const { printZoo } = await import('./zoo.ts');
+  printZoo(zoo.rows);
+}
 if (training.length) {
   console.log('\ntraining, samples/s     batch  threads   torchloop   (async)   PyTorch scripted   PyTorch eager');
   for (const r of training) {
@@ -114,6 +129,7 @@ writeFileSync(path.join(outDir, 'bench.json'), JSON.stringify({
   training,
   data,
   pipeline,
+  zoo: zoo?.rows,
   targets: checks,
   notes: steps?.notes,
 }, null, 2));

@@ -106,13 +106,90 @@ describe('TorchEntity: the dg_pytorch flow', () => {
     e.loadModel(fixture('slow.pt'));
     e.addInput('x', { shape: [2, 2] }).value = [1, 0, 0, 1];
     e.addOutput('y');
-    // forward(x, n: int) has a loop and an int argument: the int has no default, so one input is too few.
-    expect(() => e.step(1)).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/takes 2/) }));
+    // forward(x, n: int) has a loop and an int argument: the int has no default and no value yet.
+    expect(() => e.step(1)).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/Argument 'n' of forward\(\) is a int: give it a value with setParameter\('n', value\)/) }));
+    e.setParameter('n', 3);
+    const expected = e.model.forwardSync(new Tensor(new Float32Array([1, 0, 0, 1]), [2, 2]), 3) as Tensor;
+    expect(Array.from(e.step(2))).toEqual(Array.from(expected.data as Float32Array));
+    expect(e.planStatus).toMatch(/^(interpreter|static runtime)/);
+    expect(() => e.setParameter('m', 1).step(3)).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/has no argument 'm'/) }));
     const m = new TorchEntity('mlp_loop', {});
     m.loadModel(fixture('deep_shape_error.pt'));
     m.addInput('x', { shape: [1, 4] }).value = [1, 2, 3, 4];
     m.addOutput('y');
     expect(() => m.step(1)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+  });
+});
+
+describe('TorchEntity: arguments and results other than plain tensors', () => {
+  it('a Dict[str, Tensor] argument takes keyed input signals; a dict result gives an output per key', () => {
+    const e = new TorchEntity('dicts', { method: 'dicts' });
+    e.loadModel(fixture('kinds.pt'));
+    e.addInput('left', { shape: [4], key: 'a' }).value = [1, 2, 3, 4];
+    e.addInput('right', { shape: [2], key: 'b' }).value = [5, 6];
+    e.addOutput('b2', { from: 'b_twice' });
+    e.addOutput('a2', { from: 'a_twice' });
+    expect(e.outputNames).toEqual(['a_twice', 'b_twice']);
+    e.warmup({ minRuns: 2, maxRuns: 4 });
+    e.output('a2').recompute(1);
+    expect(Array.from(e.output('a2').value)).toEqual([2, 4, 6, 8]);
+    expect(Array.from(e.output('b2').value)).toEqual([10, 12]);
+    e.input('right').value = [1, 1];
+    e.output('b2').recompute(2);
+    expect(Array.from(e.output('b2').value)).toEqual([2, 2]);
+    e.dispose();
+  });
+
+  it('a tuple result gives an output per element; a place the result does not hold is an ERR_ARGUMENT that lists those it does', () => {
+    const e = new TorchEntity('tuple');
+    e.loadModel(fixture('kinds.pt'));
+    e.addInput('x', { shape: [4] }).value = [1, 2, 3, 4];
+    e.addInput('h', { shape: [4] }).value = [1, 1, 1, 1];
+    e.addOutput('product', { from: '1' });
+    e.addOutput('sum');
+    expect(Array.from(e.step(1))).toEqual([1, 2, 3, 4]); // the first declared output: place 1
+    expect(Array.from(e.output('sum').value)).toEqual([2, 3, 4, 5]);
+    e.addOutput('nope', { from: '2' });
+    expect(() => e.step(2)).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/takes '2' but the result holds '0', '1'/) }));
+    e.dispose();
+  });
+
+  it('feedback() copies an output into an input after each step; sizes must agree', () => {
+    const e = new TorchEntity('acc');
+    e.loadModel(fixture('kinds.pt'));
+    e.addInput('x', { shape: [4] }).value = [1, 1, 1, 1];
+    e.addInput('h', { shape: [4] }).value = [0, 0, 0, 0];
+    e.addOutput('sum');
+    e.feedback('sum', 'h');
+    e.warmup({ minRuns: 2, maxRuns: 4 }); // the fed-back input is kept as it was
+    expect(Array.from(e.input('h').value)).toEqual([0, 0, 0, 0]);
+    for (let t = 1; t <= 3; t++) e.step(t);
+    expect(Array.from(e.output('sum').value)).toEqual([3, 3, 3, 3]); // h: 0 -> 1 -> 2, sum = 1 + h
+    expect(Array.from(e.input('h').value)).toEqual([3, 3, 3, 3]);
+    expect(() => e.feedback('x', 'h')).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT' }));
+    const f = new TorchEntity('mismatch', { method: 'dicts' });
+    f.loadModel(fixture('kinds.pt'));
+    f.addInput('a', { shape: [4], key: 'a' }).value = [1, 2, 3, 4];
+    f.addInput('b', { shape: [2], key: 'b' }).value = [1, 2];
+    f.addOutput('a2');
+    f.feedback('a2', 'b');
+    expect(() => f.step(1)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    e.dispose();
+    f.dispose();
+  });
+
+  it('an int64 input signal holds numbers and feeds an integer tensor', () => {
+    const m = Model.compile('def forward(self, idx: Tensor, x: Tensor) -> Tensor:\n    return x.index_select(0, idx)\n');
+    const e = new TorchEntity('gather');
+    e.loadModel(m);
+    e.addInput('idx', { shape: [2], dtype: 'int64' }).value = [2, 0];
+    e.addInput('x', { shape: [3] }).value = [10, 20, 30];
+    e.addOutput('y');
+    expect(Array.from(e.step(1))).toEqual([30, 10]);
+    e.input('idx').value = [1, 1];
+    expect(Array.from(e.step(2))).toEqual([20, 20]);
+    e.dispose();
+    m.dispose();
   });
 });
 
