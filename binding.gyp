@@ -13,6 +13,7 @@
         "native/core/static_runtime.cc",
         "native/core/runtime.cc",
         "native/core/step.cc",
+        "native/core/pacer.cc",
         "native/core/trainer.cc",
         "native/core/validate.cc",
         "native/napi/addon.cc",
@@ -20,6 +21,7 @@
         "native/napi/errors.cc",
         "native/napi/model_wrap.cc",
         "native/napi/step_wrap.cc",
+        "native/napi/pacer_wrap.cc",
         "native/napi/trainer_wrap.cc"
       ],
       "include_dirs": [

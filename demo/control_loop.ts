@@ -1,125 +1,136 @@
 /**
  * torchloop's main demo: a TorchScript controller in a 1 kHz control loop, from Node.
  *
- *   npm run demo                          PD controller (dg_pytorch's), 5 s
- *   npm run demo -- --policy mlp          an MLP policy (48-256-256-12) trained to imitate it
- *   npm run demo -- --seconds 10 --budget-us 20 --pace busy|none
+ *   npm run demo                         the arm in a ControlLoop (its own thread, native pacing)
+ *                                        for 10 s, beside a live scope and an HTTP server
+ *   npm run demo -- --policy mlp         an MLP policy (48-256-256-12) trained to imitate the PD
+ *   npm run demo -- --host spin          today's comparison: a busy-spin on the main thread
+ *   npm run demo -- --seconds 30 --scope-port 8080 --keep-open
  *
- * The controller is a TorchEntity plugged to a simulated arm (demo/arm.ts) and a reference
- * trajectory. Each tick: the arm pulls the torque for t (which pulls the controller, which
- * pulls the arm's state and the reference), then integrates. Prints the tracking error,
- * the latency of the model runs and of the whole step, and warns when a step misses its budget.
+ * The graph is demo/arm-graph.ts: the arm, a reference, the controller. While the loop runs
+ * the main thread serves the scope (plots of the arm's position and the controller's torque,
+ * the tick-jitter histogram) and answers HTTP requests, which this demo also sends itself,
+ * measuring the main thread's event-loop delay. It prints tracking error, model-run latency,
+ * tick jitter, missed deadlines and that delay.
  */
-import path from 'node:path';
-import { PerformanceObserver } from 'node:perf_hooks';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { LatencyStats, Stopwatch, TorchEntity, plug, pool, version } from '../lib/index.ts';
-import { Arm, Trajectory } from './arm.ts';
+import { ControlLoop, LatencyStats, Stopwatch, pool, version } from '../lib/index.ts';
+import { build } from './arm-graph.ts';
 
 const { values: opts } = parseArgs({
   options: {
     policy: { type: 'string', default: 'pd' },
-    seconds: { type: 'string', default: '5' },
-    'budget-us': { type: 'string', default: '1000' },
-    pace: { type: 'string', default: 'busy' },
+    seconds: { type: 'string', default: '10' },
+    host: { type: 'string', default: 'loop' },
+    hz: { type: 'string', default: '1000' },
+    'scope-port': { type: 'string', default: '0' },
+    'keep-open': { type: 'boolean', default: false },
     plan: { type: 'boolean', default: true },
+    priority: { type: 'string', default: '80' },
+    cpu: { type: 'string', default: '1' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
   allowNegative: true,
 });
-const models = path.join(import.meta.dirname, 'models');
-const HZ = 1000;
-const ticks = Math.round(Number(opts.seconds) * HZ);
-const budgetMs = Number(opts['budget-us']) / 1000;
-const usePolicy = opts.policy === 'mlp';
-
-// --- the graph -----------------------------------------------------------------------
-const arm = new Arm('arm');
-const reference = new Trajectory('reference', 2.0);
-const controller = new TorchEntity('controller', { plan: opts.plan });
-if (usePolicy) {
-  controller.loadModel(path.join(models, 'mlp_policy.pt'));
-  for (const s of ['sin_position', 'sin_velocity', 'sin_des_position', 'sin_des_velocity']) controller.addInput(s, { shape: [1, 12] });
-} else {
-  controller.loadModel(path.join(models, 'script_pd_controller.pt'));
-  controller.addInput('sin_kp', { shape: [1] }).value = [50];
-  controller.addInput('sin_kd', { shape: [1] }).value = [10];
-  for (const s of ['sin_position', 'sin_velocity', 'sin_des_position', 'sin_des_velocity']) controller.addInput(s, { shape: [1, 12] });
+if (opts.help) {
+  console.log(`npm run demo [-- --policy pd|mlp] [--host loop|spin] [--seconds N] [--hz N] [--scope-port P] [--keep-open] [--priority P] [--cpu C] [--no-plan]`);
+  process.exit(0);
 }
-controller.addOutput('sout_torque');
-plug(arm.signal('sout_position'), controller.signal('sin_position'));
-plug(arm.signal('sout_velocity'), controller.signal('sin_velocity'));
-plug(reference.signal('sout_position'), controller.signal('sin_des_position'));
-plug(reference.signal('sout_velocity'), controller.signal('sin_des_velocity'));
-plug(controller.signal('sout_torque'), arm.signal('sin_torque'));
-
-const sig = controller.model.signature('forward');
+const HZ = Number(opts.hz), seconds = Number(opts.seconds), ticks = Math.round(seconds * HZ);
+const policy = opts.policy === 'mlp' ? 'mlp' : 'pd';
 console.log(`torchloop ${version.torchloop}, libtorch ${version.libtorch} (${version.cuda ? 'CUDA available' : 'CPU only, CUDA absent'}), ${version.threads} thread(s), BLAS ${version.blas}`);
-console.log(`controller: ${usePolicy ? 'MLP policy 48-256-256-12' : 'PD (dg_pytorch)'}: forward(${sig.arguments.map((a) => `${a.name}: ${a.type}`).join(', ')}) -> ${sig.returns}`);
-console.log(`graph: ${pool.list().join(', ')}; ${ticks} ticks at ${HZ} Hz, budget ${(budgetMs * 1000).toFixed(0)} µs per step, pacing: ${opts.pace}`);
+console.log(`controller: ${policy === 'mlp' ? 'MLP policy 48-256-256-12' : 'PD (dg_pytorch)'}; ${ticks} ticks at ${HZ} Hz; host: ${opts.host === 'spin' ? 'busy-spin on the main thread' : 'ControlLoop (own thread, native pacing)'}`);
 
-const w = controller.warmup();
-console.log(`warmup: ${w.runs} runs until stable (first ${(w.firstRunMs * 1000).toFixed(1)} µs, settled ${(w.settledMs * 1000).toFixed(1)} µs), path: ${w.path}`);
+// The main thread's own work while the loop runs: an HTTP server, asked every 10 ms.
+const delay = monitorEventLoopDelay({ resolution: 1 });
+let answered = 0;
+const server = createServer((_req, res) => {
+  answered++;
+  res.end('ok\n');
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+let asked = 0;
+const asker = setInterval(() => {
+  asked++;
+  fetch(api).then((r) => r.text()).catch(() => {});
+}, 10);
 
-// --- the loop: everything below allocates nothing per tick ----------------------------
-const step = new LatencyStats();
-const sw = new Stopwatch();
-const clock = new Float64Array(2);
-const desired = reference.output('sout_position');
-const sq = new Float64Array(1); // running sum of squared tracking error (a slot, not a boxed number)
-const miss = new Float64Array(3); // count, worst ms, tick of worst
-const report = new Float64Array(Number(opts.seconds)); // RMS error per second
-const period = 1 / HZ;
+const us = (ms: number) => `${(ms * 1000).toFixed(1).padStart(8)} µs`;
+let report: { rmsPerSecond: number[]; model: { p50: number; p99: number; max: number; count: number }; path: string; warmup: { runs: number; firstRunMs: number; settledMs: number } };
+let jitter: { p50: number; p99: number; max: number }, missed = 0, gcs = 0, worst = '';
 
-function run(): void {
+if (opts.host === 'spin') {
+  // The main thread spins to each deadline: nothing else here runs until the loop ends.
+  const g = build({ policy, hz: HZ, plan: opts.plan, seconds });
+  const clock = new Float64Array(2);
+  const late = new LatencyStats();
+  let gcCount = 0;
+  const obs = new PerformanceObserver((list) => (gcCount += list.getEntries().length));
+  obs.observe({ entryTypes: ['gc'] });
+  delay.enable();
   Stopwatch.stamp(clock, 0);
   const start = clock[0];
   for (let t = 0; t < ticks; t++) {
-    if (opts.pace === 'busy') {
-      // Wait for the tick's deadline; a sleep has millisecond jitter, a spin does not.
-      const deadline = start + t * 1000 * period;
-      do Stopwatch.stamp(clock, 1);
-      while (clock[1] < deadline);
-    }
-    sw.start();
-    arm.increment(t, period); // pulls controller -> arm state and reference, for tick t
-    const ms = sw.elapsedMs();
-    step.record(ms);
-    if (ms > budgetMs) {
-      miss[0]++;
-      if (ms > miss[1]) {
-        miss[1] = ms;
-        miss[2] = t;
-      }
-    }
-    const d = desired.value;
-    for (let i = 0; i < 12; i++) sq[0] += (d[i] - arm.q[i]) * (d[i] - arm.q[i]);
-    if ((t + 1) % HZ === 0) {
-      report[(t + 1) / HZ - 1] = Math.sqrt(sq[0] / (12 * HZ));
-      sq[0] = 0;
-    }
+    const deadline = start + t * (1000 / HZ);
+    do Stopwatch.stamp(clock, 1);
+    while (clock[1] < deadline);
+    late.record(clock[1] - deadline);
+    if (clock[1] - deadline >= 1000 / HZ) missed++;
+    g.tick(t);
   }
-}
-let gcs = 0;
-const gcObserver = new PerformanceObserver((list) => {
-  gcs += list.getEntries().length;
-});
-gcObserver.observe({ entryTypes: ['gc'] });
-run();
-await new Promise((r) => setTimeout(r, 20)); // GC entries are delivered asynchronously
-gcObserver.disconnect();
-
-// --- report ---------------------------------------------------------------------------
-report.forEach((rms, s) => console.log(`t=${s + 1}s  tracking error (RMS over joints) ${(rms * 1000).toFixed(2)} mrad`));
-const us = (ms: number) => `${(ms * 1000).toFixed(1).padStart(8)} µs`;
-const model = controller.latencySummary();
-const whole = step.summary();
-console.log('\nlatency over %d steps           p50          p99          max', whole.count);
-console.log(`  last_run_duration_ms  ${us(model.p50)}  ${us(model.p99)}  ${us(model.max)}`);
-console.log(`  whole step            ${us(whole.p50)}  ${us(whole.p99)}  ${us(whole.max)}   (arm + controller + reference)`);
-console.log(`garbage collections during the loop: ${gcs}`);
-if (miss[0] > 0) {
-  console.warn(`WARNING: ${miss[0]} of ${ticks} steps missed the ${(budgetMs * 1000).toFixed(0)} µs budget; worst ${(miss[1] * 1000).toFixed(1)} µs at t=${(miss[2] / HZ).toFixed(3)} s`);
+  await new Promise((r) => setTimeout(r, 20));
+  obs.disconnect();
+  gcs = gcCount;
+  jitter = late.summary();
+  report = g.report();
+  g.dispose();
 } else {
-  console.log(`deadline: every step within the ${(budgetMs * 1000).toFixed(0)} µs budget`);
+  const loop = new ControlLoop({
+    module: new URL('./arm-graph.ts', import.meta.url),
+    options: { policy, hz: HZ, plan: opts.plan, seconds },
+    hz: HZ,
+    realtime: { priority: Number(opts.priority), cpu: Number(opts.cpu), lockMemory: false },
+    signals: ['arm.sout_position', 'controller.sout_torque', 'monitor.sout_error'],
+  });
+  loop.on('warning', (w) => console.log(`note: ${w}`));
+  loop.on('error', (e) => console.error(`the loop stopped: ${e.message}`));
+  await loop.start();
+  const scope = await loop.scope({ port: Number(opts['scope-port']) });
+  console.log(`scope: ${scope.url}  (open it in a browser; HTTP on the main thread: ${api})`);
+  delay.enable();
+  const end = Date.now() + seconds * 1000;
+  while (Date.now() < end && loop.running) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const s = loop.stats();
+    console.log(`  t=${(s.ticks / HZ).toFixed(0).padStart(3)} s  tracking error now ${(loop.signal('monitor.sout_error').value[0] * 1000).toFixed(2)} mrad, jitter p99 ${us(s.jitter.p99)}, missed ${s.missed}`);
+  }
+  const s = await loop.stop();
+  if (opts['keep-open']) {
+    console.log('the loop has stopped; the scope stays open until Ctrl-C');
+    await new Promise(() => {});
+  }
+  await scope.close();
+  jitter = s.jitter;
+  missed = s.missed;
+  gcs = s.gcs;
+  worst = s.worstLateMs > 0 ? ` (latest start ${us(s.worstLateMs).trim()} after its deadline, tick ${s.worstLateTick})` : '';
+  report = s.report as typeof report;
+  console.log(`realtime settings: ${s.realtime.join('; ')}`);
 }
+delay.disable();
+clearInterval(asker);
+await new Promise((r) => setTimeout(r, 50));
+server.close();
+
+console.log(`\ncontroller path: ${report.path}; warmup ${report.warmup.runs} runs (first ${us(report.warmup.firstRunMs).trim()}, settled ${us(report.warmup.settledMs).trim()})`);
+report.rmsPerSecond.forEach((rms, i) => console.log(`t=${i + 1}s  tracking error (RMS over joints) ${(rms * 1000).toFixed(2)} mrad`));
+console.log(`\n                         p50          p99          max`);
+console.log(`  model run          ${us(report.model.p50)}  ${us(report.model.p99)}  ${us(report.model.max)}   (last_run_duration_ms, ${report.model.count} runs)`);
+console.log(`  tick start jitter  ${us(jitter.p50)}  ${us(jitter.p99)}  ${us(jitter.max)}`);
+console.log(`missed deadlines: ${missed} of ${ticks}${worst}; GCs in the loop: ${gcs}`);
+console.log(`main thread: event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(2)} ms, max ${(delay.max / 1e6).toFixed(2)} ms; HTTP requests answered during the run: ${answered} of ${asked}`);
 pool.clear();

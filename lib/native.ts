@@ -135,6 +135,21 @@ interface NativeAddon {
   uniform(shape: number[], low: number, high: number): Tensor;
   /** Writes the monotonic clock in ms into buf[index]; allocates nothing. */
   stamp(buf: Float64Array, index: number): void;
+  /** The ControlLoop's clock (native/core/pacer.h); its stats are written into the views given. */
+  NativePacer: new (hz: number, spinUs: number, policy: 'skip' | 'catch-up', meta: Float64Array, jitter: Int32Array, compute: Int32Array, period: Int32Array) => NativePacer;
+  /** Realtime settings for the calling thread; one line per setting ("ok: ..." or why not). */
+  applyRealtime(priority: number, cpu: number, lockMemory: boolean): string[];
+  pacerBuckets: number;
+  pacerSlots: number;
+}
+
+export interface NativePacer {
+  /** Sleeps to the next deadline (then spins its last µs); returns the tick number. */
+  wait(): number;
+  /** The tick's work is done. */
+  done(): void;
+  /** The C++ floor: n ticks of a native step, paced here, with no JavaScript. */
+  loopStep(step: NativeStep, n: number): void;
 }
 
 export { packageRoot };

@@ -2,7 +2,7 @@
 // Makes a fresh Debian machine ready for torchloop's development commands, and is quick when
 // all is there. Every step checks before it acts:
 //   1. apt packages (Debian's libtorch 1.13 and its Python, OpenBLAS, cmake, g++, nats-server;
-//      with --test also clang-14 and libFuzzer for the fuzzers):
+//      with --test also clang-14 and libFuzzer for the fuzzers, Chromium for the scope test):
 //      installed when run as root, otherwise the command is printed;
 //   2. libtorch 2.x: a pip torch in the project's own virtual environment, .torch/ (the wheel
 //      carries libtorch: lib/, include/, share/cmake/Torch);
@@ -55,7 +55,7 @@ const mtime = (p) => (existsSync(path.join(root, p)) ? statSync(path.join(root, 
 // 1. System packages.
 const APT = ['libtorch-dev', 'libopenblas0', 'python3-torch', 'cmake', 'g++', 'nats-server'];
 // For npm test (and CI): the fuzzers' compiler and runtime (clang-14 with libFuzzer), zlib's headers.
-if (both) APT.push('clang-14', 'libfuzzer-14-dev', 'libclang-rt-14-dev', 'zlib1g-dev');
+if (both) APT.push('clang-14', 'libfuzzer-14-dev', 'libclang-rt-14-dev', 'zlib1g-dev', 'chromium');
 function missingApt() {
   return APT.filter((p) => {
     try {

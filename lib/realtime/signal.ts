@@ -226,6 +226,8 @@ export class OutputSignal extends Signal {
       if (this.#compute !== null) this.#compute(this.#buffer!, t);
     } catch (e) {
       this.#busy = false;
+      // The innermost signal whose computation failed, for error reports (ControlLoop's).
+      if (e !== null && typeof e === 'object' && !('signal' in e) && Object.isExtensible(e)) (e as { signal?: string }).signal = this.path;
       throw e;
     }
     this.#busy = false;

@@ -14,6 +14,8 @@
 #include "trainer_wrap.h"
 
 namespace torchloop::napi {
+void initPacer(Napi::Env env, Napi::Object exports);  // pacer_wrap.cc
+
 namespace {
 
 // setup({ TorchError, Tensor, maxArrayBufferBytes }): the classes that native code constructs,
@@ -118,6 +120,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeedJs));
   exports.Set("stamp", Napi::Function::New(env, StampJs));
   exports.Set("uniform", Napi::Function::New(env, UniformJs));
+  initPacer(env, exports);
   return exports;
 }
 

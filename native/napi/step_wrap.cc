@@ -138,6 +138,13 @@ napi_value RawStep(napi_env env, napi_callback_info info) {
 
 }  // namespace
 
+std::shared_ptr<StepHandle> StepWrap::handleOf(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(instance(env).step.Value())) return nullptr;
+  return StepWrap::Unwrap(v.As<Napi::Object>())->handle_;
+}
+
+void StepWrap::runNative(StepHandle& h) { nativeStep(h); }
+
 Napi::Value StepWrap::Step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!runStep(env, *handle_)) throw env.GetAndClearPendingException();

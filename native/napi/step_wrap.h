@@ -32,6 +32,10 @@ class StepWrap : public Napi::ObjectWrap<StepWrap> {
   static Napi::Function Init(Napi::Env env);
   static Napi::Object Create(Napi::Env env, std::shared_ptr<StepRunner> runner);
   explicit StepWrap(const Napi::CallbackInfo& info);
+  // The native step of a JS NativeStep object (the pacer's C++ floor loop runs it), or null.
+  static std::shared_ptr<StepHandle> handleOf(Napi::Env env, const Napi::Value& v);
+  // One native step: the model run and its record (what a JS step runs).
+  static void runNative(StepHandle& h);
 
  private:
   Napi::Value Inputs(const Napi::CallbackInfo& info);

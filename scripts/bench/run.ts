@@ -5,10 +5,12 @@
  *   - training throughput (training.ts): the main build against PyTorch 2.13;
  *   - the zoo (zoo.ts): every published model in ../shared/real-models as an entity on both
  *     builds, against PyTorch 2.13 and 1.13 (torch.jit, frozen) and onnxruntime-node;
+ *   - the control loop (loop.ts): jitter and missed deadlines of ControlLoop against main-thread
+ *     timers, a main-thread spin and the native floor, with and without load;
  *   - data generation and the sample database (data.ts), the training pipeline (pipeline.ts).
  * Writes bench-results/bench.json and bench-results/latency.svg (+ .png).
  *
- *   npm run bench [-- --quick] [-- --models M1,M2] [-- --rounds 20] [-- --no-training --no-data --no-pipeline --no-compile --no-zoo]
+ *   npm run bench [-- --quick] [-- --models M1,M2] [-- --rounds 20] [-- --no-training --no-data --no-pipeline --no-compile --no-zoo --no-loop] [-- --loop-seconds 60]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -30,6 +32,8 @@ const { values: opts } = parseArgs({
     data: { type: 'boolean', default: true },
     pipeline: { type: 'boolean', default: true },
     zoo: { type: 'boolean', default: true },
+    loop: { type: 'boolean', default: true },
+    'loop-seconds': { type: 'string', default: '60' },
   },
   allowNegative: true,
 });
@@ -50,6 +54,15 @@ if (opts.zoo) {
   console.log('\nzoo: the published models in ../shared/real-models, as entities on each build, against PyTorch and onnxruntime');
   zoo = await zooBench({ quick: opts.quick });
   if (zoo) checks.push(...zoo.checks);
+}
+
+let loop: Awaited<ReturnType<typeof import('./loop.ts').loopBench>> | null = null;
+if (opts.loop) {
+  const { loopBench } = await import('./loop.ts');
+  const seconds = opts.quick ? 5 : Number(opts['loop-seconds']);
+  console.log(`\nloop: the demo's arm and PD controller at 1 kHz for ${seconds} s per variant, without and with load (HTTP on loopback + a CPU-bound process)`);
+  loop = await loopBench({ seconds });
+  checks.push(...loop.checks);
 }
 
 // The sections below run in this process on the main build (libtorch 2.x).
@@ -130,6 +143,7 @@ writeFileSync(path.join(outDir, 'bench.json'), JSON.stringify({
   data,
   pipeline,
   zoo: zoo?.rows,
+  loop: loop?.rows,
   targets: checks,
   notes: steps?.notes,
 }, null, 2));

@@ -89,6 +89,9 @@ export async function zooBench(opts: { quick: boolean }): Promise<{ rows: ZooRow
         return [];
       });
       const feeds: Record<string, ort.Tensor> = {};
+      if (session.inputNames.length !== tensors.length) {
+        throw new Error(`the export takes ${session.inputNames.length} inputs (${session.inputNames.join(', ')}), the model's call ${tensors.length} tensors`);
+      }
       session.inputNames.forEach((name, i) => {
         const t = tensors[i];
         feeds[name] = t.dtype === 'int64'

@@ -1,0 +1,167 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TorchError } from '../errors.ts';
+import type { ControlLoop } from './control-loop.ts';
+
+export interface ScopeOptions {
+  /** Loopback port (default 0: any free one). */
+  port?: number;
+  /** Shared signals to plot (default: every shared signal of the loop). */
+  signals?: string[];
+  /** Samples per second taken from the loop for the page (default 100). */
+  rate?: number;
+  /** Samples kept per signal (default 1000). */
+  history?: number;
+}
+
+export interface Scope {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A live scope for a ControlLoop: a page on 127.0.0.1 that plots chosen shared signals and
+ * the loop's tick-jitter histogram. Signals are sampled from shared memory at `rate` (the
+ * loop's own rate is decimated for the browser); the page polls /data. Nothing opens a
+ * browser.
+ */
+export async function serveScope(loop: ControlLoop, options: ScopeOptions = {}): Promise<Scope> {
+  const names = options.signals ?? loop.signals;
+  const signals = names.map((n) => loop.signal(n));
+  const history = options.history ?? 1000;
+  const rate = options.rate ?? 100;
+  // Ring buffers: sample k of signal s at rings[s][k % history] (every component).
+  const rings = signals.map((s) => new Float64Array(history * s.length));
+  const ticks = new Float64Array(history);
+  let taken = 0;
+  const sampler = setInterval(() => {
+    if (!loop.running) return;
+    const at = taken % history;
+    signals.forEach((s, i) => {
+      rings[i].set(s.value, at * s.length);
+      if (i === 0) ticks[at] = s.tick;
+    });
+    taken++;
+  }, 1000 / rate);
+  sampler.unref();
+
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/data') {
+      const since = Math.max(Number(url.searchParams.get('since') ?? 0) || 0, taken - history);
+      const out: Record<string, number[][]> = {};
+      signals.forEach((s, i) => {
+        const rows: number[][] = [];
+        for (let k = since; k < taken; k++) rows.push(Array.from(rings[i].subarray((k % history) * s.length, (k % history + 1) * s.length)));
+        out[s.path] = rows;
+      });
+      const st = loop.stats();
+      const tickList: number[] = [];
+      for (let k = since; k < taken; k++) tickList.push(ticks[k % history]);
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ next: taken, ticks: tickList, signals: out, running: loop.running, hz: loop.options.hz, stats: { ticks: st.ticks, missed: st.missed, jitter: st.jitter, compute: st.compute, period: st.period }, jitterHistogram: jitterHistogram(loop) }));
+    } else if (url.pathname === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(PAGE);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  const port = options.port ?? 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new TorchError('ERR_ARGUMENT', `The scope cannot listen on 127.0.0.1:${port}: ${e.message}`)));
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const { port: bound } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${bound}/`,
+    close: () => {
+      clearInterval(sampler);
+      server.closeAllConnections?.();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** The jitter histogram as [upper edge µs, count] over its non-empty range, 1%-buckets merged 10 to one. */
+function jitterHistogram(loop: ControlLoop): [number, number][] {
+  const buckets = loop.jitterBuckets();
+  let lo = buckets.findIndex((c) => c > 0);
+  if (lo < 0) return [];
+  let hi = buckets.length - 1;
+  while (hi > lo && buckets[hi] === 0) hi--;
+  const out: [number, number][] = [];
+  for (let i = lo; i <= hi; i += 10) {
+    let c = 0;
+    for (let j = i; j < Math.min(i + 10, hi + 1); j++) c += buckets[j];
+    out.push([1e-4 * Math.pow(1.01, Math.min(i + 10, hi + 1) - 1) * 1000, c]);
+  }
+  return out;
+}
+
+const PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>torchloop scope</title>
+<style>body{font:13px system-ui,sans-serif;margin:12px;background:#fafafa}canvas{background:#fff;border:1px solid #ccc;display:block;margin:6px 0}#stats{font-family:monospace}</style>
+</head><body>
+<h3>torchloop scope</h3>
+<div id="stats">waiting for the loop...</div>
+<div id="plots"></div>
+<h4>tick start jitter (µs)</h4><canvas id="jitter" width="900" height="160"></canvas>
+<script>
+const colors = ['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf','#393b79','#637939'];
+const series = {}; let next = 0; let updates = 0;
+function canvasFor(name) {
+  let c = document.getElementById('plot-' + name);
+  if (!c) {
+    const h = document.createElement('h4'); h.textContent = name; document.getElementById('plots').appendChild(h);
+    c = document.createElement('canvas'); c.id = 'plot-' + name; c.width = 900; c.height = 180; document.getElementById('plots').appendChild(c);
+  }
+  return c;
+}
+function drawSeries(name, rows) {
+  const c = canvasFor(name), g = c.getContext('2d');
+  g.clearRect(0, 0, c.width, c.height);
+  if (!rows.length) return;
+  let lo = Infinity, hi = -Infinity;
+  for (const r of rows) for (const v of r) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (hi - lo < 1e-9) { hi += 1; lo -= 1; }
+  const n = rows[0].length;
+  for (let j = 0; j < n; j++) {
+    g.strokeStyle = colors[j % colors.length]; g.beginPath();
+    rows.forEach((r, i) => { const x = i * c.width / Math.max(1, rows.length - 1), y = c.height - (r[j] - lo) / (hi - lo) * (c.height - 10) - 5; i ? g.lineTo(x, y) : g.moveTo(x, y); });
+    g.stroke();
+  }
+  g.fillStyle = '#333'; g.fillText(hi.toPrecision(3), 4, 12); g.fillText(lo.toPrecision(3), 4, c.height - 4);
+}
+function drawJitter(h) {
+  const c = document.getElementById('jitter'), g = c.getContext('2d');
+  g.clearRect(0, 0, c.width, c.height);
+  if (!h.length) return;
+  const max = Math.max(...h.map((b) => b[1])), w = c.width / h.length;
+  g.fillStyle = '#1f77b4';
+  h.forEach(([edge, count], i) => { const bh = count ? Math.max(1, Math.log1p(count) / Math.log1p(max) * (c.height - 20)) : 0; g.fillRect(i * w, c.height - 14 - bh, Math.max(1, w - 1), bh); });
+  g.fillStyle = '#333'; g.fillText(h[0][0].toFixed(1) + ' µs', 2, c.height - 2); g.fillText(h[h.length - 1][0].toFixed(1) + ' µs', c.width - 70, c.height - 2);
+}
+async function poll() {
+  try {
+    const d = await (await fetch('/data?since=' + next, { cache: 'no-store' })).json();
+    next = d.next;
+    for (const [name, rows] of Object.entries(d.signals)) {
+      const s = (series[name] = (series[name] || []).concat(rows));
+      if (s.length > 1000) s.splice(0, s.length - 1000);
+      drawSeries(name, s);
+    }
+    drawJitter(d.jitterHistogram);
+    const j = d.stats.jitter;
+    updates++;
+    document.getElementById('stats').textContent = (d.running ? 'running' : 'stopped') + ' at ' + d.hz + ' Hz, tick ' + (d.ticks.length ? d.ticks[d.ticks.length - 1] : '-') +
+      ', missed ' + d.stats.missed + ', jitter p50 ' + (j.p50 * 1000).toFixed(1) + ' µs, p99 ' + (j.p99 * 1000).toFixed(1) + ' µs, max ' + (j.max * 1000).toFixed(1) + ' µs';
+    document.body.dataset.updates = String(updates);
+    document.body.dataset.tick = String(d.ticks.length ? d.ticks[d.ticks.length - 1] : -1);
+  } catch (e) {
+    document.getElementById('stats').textContent = 'no data: ' + e;
+  }
+  setTimeout(poll, 200);
+}
+poll();
+</script></body></html>`;
