@@ -13,9 +13,11 @@
  * measuring the main thread's event-loop delay. It prints tracking error, model-run latency,
  * tick jitter, missed deadlines and that delay.
  */
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ControlLoop, LatencyStats, Stopwatch, pool, version } from '../lib/index.ts';
 import { build } from './arm-graph.ts';
@@ -41,6 +43,10 @@ if (opts.help) {
 }
 const HZ = Number(opts.hz), seconds = Number(opts.seconds), ticks = Math.round(seconds * HZ);
 const policy = opts.policy === 'mlp' ? 'mlp' : 'pd';
+if (policy === 'mlp') {
+  // Trained by PyTorch once, on first use (about 25 s): the PD demo does not wait for it.
+  execFileSync(process.execPath, [fileURLToPath(new URL('../scripts/setup.mjs', import.meta.url)), '--quiet', '--demo-mlp'], { stdio: 'inherit' });
+}
 console.log(`torchloop ${version.torchloop}, libtorch ${version.libtorch} (${version.cuda ? 'CUDA available' : 'CPU only, CUDA absent'}), ${version.threads} thread(s), BLAS ${version.blas}`);
 console.log(`controller: ${policy === 'mlp' ? 'MLP policy 48-256-256-12' : 'PD (dg_pytorch)'}; ${ticks} ticks at ${HZ} Hz; host: ${opts.host === 'spin' ? 'busy-spin on the main thread' : 'ControlLoop (own thread, native pacing)'}`);
 

@@ -30,6 +30,7 @@ const report = await new DataGeneration({
   mode: o.mode as 'training',
 }).execute();
 console.log(`${report.samples} samples in ${report.seconds.toFixed(1)} s (${report.samplesPerSecond.toFixed(0)} samples/s with ${o.workers} worker(s)), ${report.rejected} rejected, ${report.crashes} crashes`);
-using db = DatabaseManager.open(o.out, { readonly: true });
+// Read-write: a read-only connection, the last to close, would leave the -wal and -shm files behind.
+using db = DatabaseManager.open(o.out);
 console.log(`${o.out}: ${db.count('training')} training, ${db.count('validation')} validation samples; fields ${db.fields.map((f) => `${f.name} [${f.shape}]`).join(', ')}`);
 for (const [field, n] of Object.entries(db.normalization(o.mode as 'training'))) console.log(`  ${field}: mean ${n.mean.toExponential(3)}, std ${n.std.toExponential(3)} over ${n.count} values`);

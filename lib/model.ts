@@ -159,18 +159,36 @@ export class Model implements Disposable {
     return { ...this.#native.parameters(), ...this.#native.buffers() };
   }
 
-  /** Copies named tensors into the parameters and buffers. Strict by default: every name and shape must match. */
-  loadStateDict(tensors: Record<string, Tensor>, options: { strict?: boolean } = {}): void {
-    this.#native.loadStateDict(tensors, options.strict ?? true);
+  /**
+   * Copies named tensors into the parameters and buffers. Strict by default: every name and
+   * shape must match. A PyTorch `nn.Sequential` MLP's names (`0.weight`, `2.bias`, ...) load
+   * into an `nn.mlp`'s layers in order. Another dtype is an ERR_DTYPE unless `convert: true`.
+   */
+  loadStateDict(tensors: Record<string, Tensor>, options: { strict?: boolean; convert?: boolean } = {}): void {
+    const own = this.stateDict();
+    const named = fromSequentialNames(tensors, own);
+    if (!options.convert) {
+      for (const [name, t] of Object.entries(named)) {
+        const mine = own[name];
+        if (mine && mine.dtype !== t.dtype) {
+          throw new TorchError('ERR_DTYPE', `'${name}' is ${t.dtype} but the model's is ${mine.dtype}: pass { convert: true } to convert it`);
+        }
+      }
+    }
+    this.#native.loadStateDict(named, options.strict ?? true);
   }
 
-  /** Writes the state dict as a safetensors file (readable by the safetensors library or any reader of the format). */
-  exportSafetensors(path: string): void {
-    writeSafetensors(path, this.stateDict());
+  /**
+   * Writes the state dict as a safetensors file (readable by the safetensors library or any
+   * reader of the format). `names: 'pytorch'` writes an `nn.mlp`'s parameters under
+   * `nn.Sequential`'s names (`0.weight`, `2.weight`, ...), for PyTorch's load_state_dict.
+   */
+  exportSafetensors(path: string, options: { names?: 'torchloop' | 'pytorch' } = {}): void {
+    writeSafetensors(path, options.names === 'pytorch' ? toSequentialNames(this.stateDict(), sequentialStride.get(this) ?? 2) : this.stateDict());
   }
 
-  /** Loads parameters and buffers from a safetensors file. */
-  importSafetensors(path: string, options: { strict?: boolean } = {}): void {
+  /** Loads parameters and buffers from a safetensors file (as loadStateDict). */
+  importSafetensors(path: string, options: { strict?: boolean; convert?: boolean } = {}): void {
     this.loadStateDict(readSafetensors(path), options);
   }
 
@@ -232,4 +250,33 @@ export class Model implements Disposable {
   createStep(method: string, inputs: StepArgSpec[], options?: { plan?: boolean }): NativeStep {
     return this.#native.createStep(method, inputs, options);
   }
+}
+
+/** nn.mlp models: the index step between Linear layers in the matching nn.Sequential (2 with activations, 1 without). */
+export const sequentialStride = new WeakMap<Model, number>();
+
+const MLP_NAME = /^l(\d+)_(weight|bias)$/;
+const SEQUENTIAL_NAME = /^(\d+)\.(weight|bias)$/;
+
+/** An nn.Sequential state dict's names mapped onto an nn.mlp's (`l{k}_weight`), when the model is one and the names are those. */
+function fromSequentialNames(tensors: Record<string, Tensor>, own: Record<string, Tensor>): Record<string, Tensor> {
+  const names = Object.keys(tensors);
+  if (names.length === 0 || !names.every((n) => SEQUENTIAL_NAME.test(n)) || !Object.keys(own).some((n) => MLP_NAME.test(n))) return tensors;
+  const indices = [...new Set(names.map((n) => Number(SEQUENTIAL_NAME.exec(n)![1])))].sort((a, b) => a - b);
+  const out: Record<string, Tensor> = {};
+  for (const [n, t] of Object.entries(tensors)) {
+    const [, idx, kind] = SEQUENTIAL_NAME.exec(n)!;
+    out[`l${indices.indexOf(Number(idx))}_${kind}`] = t;
+  }
+  return out;
+}
+
+function toSequentialNames(tensors: Record<string, Tensor>, stride: number): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [n, t] of Object.entries(tensors)) {
+    const m = MLP_NAME.exec(n);
+    if (!m) throw new TorchError('ERR_ARGUMENT', `'${n}' is not an nn.mlp layer's parameter: PyTorch's names are for nn.mlp models`);
+    out[`${Number(m[1]) * stride}.${m[2]}`] = t;
+  }
+  return out;
 }

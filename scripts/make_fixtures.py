@@ -7,7 +7,7 @@ Every model is saved with torch.jit.save, and the outputs PyTorch computed for f
 inputs are saved beside it in expected.json, so torchloop is checked against PyTorch,
 never against itself.
 
-    PYTHON scripts/make_fixtures.py OUT_DIR [--bench | --demo]
+    PYTHON scripts/make_fixtures.py OUT_DIR [--bench | --demo | --demo-mlp]
 """
 import io
 import json
@@ -22,6 +22,7 @@ import torch
 OUT = sys.argv[1] if len(sys.argv) > 1 else "test/fixtures"
 BENCH = "--bench" in sys.argv
 DEMO = "--demo" in sys.argv
+DEMO_MLP = "--demo-mlp" in sys.argv
 os.makedirs(OUT, exist_ok=True)
 torch.manual_seed(0)
 expected = {}
@@ -57,9 +58,14 @@ class MLPPolicy(torch.nn.Module):
 
 
 if DEMO:
-    # The demo's controllers: the PD of dg_pytorch, and an MLP policy trained here by PyTorch
-    # to imitate it (kp=50, kd=10) over the range the demo's arm visits.
+    # The demo's PD controller (dg_pytorch's).
     torch.jit.script(PDController()).save(path("script_pd_controller.pt"))
+    print(f"demo PD controller written to {OUT}")
+    sys.exit(0)
+
+if DEMO_MLP:
+    # The demo's MLP policy, trained here by PyTorch to imitate the PD (kp=50, kd=10) over the
+    # range the demo's arm visits: only when the demo asks for it (--policy mlp).
     policy = MLPPolicy(100.0)
     opt = torch.optim.Adam(policy.parameters(), lr=2e-3)
     for i in range(2500):
@@ -72,7 +78,7 @@ if DEMO:
         opt.step()
     policy.eval()
     torch.jit.script(policy).save(path("mlp_policy.pt"))
-    print(f"demo models written to {OUT} (policy imitation rmse {loss.item() ** 0.5:.3f} N*m)")
+    print(f"demo MLP policy written to {OUT} (policy imitation rmse {loss.item() ** 0.5:.3f} N*m)")
     sys.exit(0)
 
 

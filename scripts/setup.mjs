@@ -134,9 +134,13 @@ if (existsSync(zooDir)) {
   }
 }
 
-// The demo's controllers (the MLP policy is trained by PyTorch here, once).
-if (args.has('--demo') && mtime('demo/models/mlp_policy.pt') < fixtureScript) {
+// The demo's controllers.
+if (args.has('--demo') && mtime('demo/models/script_pd_controller.pt') < fixtureScript) {
   run(BUILDS[0].python(), ['scripts/make_fixtures.py', 'demo/models', '--demo']);
+}
+// The MLP policy is trained (about 25 s) only when the demo asks for it (--policy mlp).
+if (args.has('--demo-mlp') && mtime('demo/models/mlp_policy.pt') < fixtureScript) {
+  run(BUILDS[0].python(), ['scripts/make_fixtures.py', 'demo/models', '--demo-mlp']);
 }
 
 if (!quiet || Date.now() - started > 2000) log(`ready (${((Date.now() - started) / 1000).toFixed(1)} s)`);

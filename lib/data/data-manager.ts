@@ -54,11 +54,18 @@ export class DataManager {
       const db = o.database!;
       const bytesPerSample = db.fields.reduce((a, f) => a + ARRAY_FOR[f.dtype].BYTES_PER_ELEMENT * f.size, 0);
       const count = db.count(mode);
+      // An epoch is a shuffled pass over the stored samples, cut at batchesPerEpoch when it is
+      // given (the learning-rate schedule's length counts on it).
+      let left = o.batchesPerEpoch ?? Number.POSITIVE_INFINITY;
       if (count * bytesPerSample <= (o.memoryCacheBytes ?? 512 * 2 ** 20)) {
-        yield* this.#fromMemory(mode, count, (o.seed ?? 0) + epoch);
+        for (const b of this.#fromMemory(mode, count, (o.seed ?? 0) + epoch)) {
+          if (left-- <= 0) return;
+          yield b;
+        }
         return;
       }
       for (const values of db.batches(mode, o.batchSize, { shuffle: true, seed: (o.seed ?? 0) + epoch })) {
+        if (left-- <= 0) return;
         const first = Object.values(values)[0];
         const field = db.fields[0];
         yield { size: first.length / field.size, values, rejected: 0 };

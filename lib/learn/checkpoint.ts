@@ -17,6 +17,8 @@ export interface CheckpointState {
   normalization: Record<string, Normalization> | null;
   config: Omit<Experiment, 'baseDir'>;
   history: EpochRecord[];
+  /** The stats' running windows (TensorBoard means and variances), so a resumed run writes what a straight one would. */
+  windows?: Record<string, number[]>;
 }
 
 /**

@@ -72,7 +72,8 @@ const stats = z.strictObject({
   tensorboard: z.boolean().default(true),
   csv: z.boolean().default(true),
   plots: z.boolean().default(true),
-  window: z.number().int().min(1).default(10),
+  window: z.number().int().min(1).default(50),
+  layout: z.enum(['deepphysx', 'torchloop']).default('deepphysx'),
   histogramsEvery: z.number().int().min(0).default(1),
   live: z.strictObject({ port: z.number().int().min(0).max(65535).default(0) }).nullable().default(null),
 });
@@ -95,6 +96,8 @@ export const ExperimentSchema = z.strictObject({
   checkpoint: checkpoint.prefault({}),
   stats: stats.prefault({}),
   prediction: prediction.prefault({}),
+  /** When a training run ends or fails: a shell command and/or a webhook URL (POSTed JSON). */
+  notify: z.strictObject({ command: z.string().nullable().default(null), url: z.string().nullable().default(null) }).nullable().default(null),
 });
 export type Experiment = z.infer<typeof ExperimentSchema> & { baseDir: string };
 

@@ -13,6 +13,7 @@ import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoi
 import { environmentModule, resolvePath, writeResolved, type Experiment } from './config.ts';
 import { NetworkManager, type DataTransformation } from './network-manager.ts';
 import { StatsManager, type EpochRecord } from './stats.ts';
+import { notifyRun, writeRunInfo } from './run-info.ts';
 
 export interface TrainingHooks {
   onEpochStart?(epoch: number): void | Promise<void>;
@@ -87,10 +88,28 @@ export class TrainingPipeline {
     this.options = options;
   }
 
+  /**
+   * Runs the training. The run folder gets the resolved config, info.json/info.txt (versions,
+   * machine, seed, the project's git commit), the stats, checkpoints and plots; `notify` is
+   * told when the run ends or fails.
+   */
   async execute(): Promise<TrainingReport> {
     const exp = this.exp;
     const out = resolvePath(exp, exp.output);
+    try {
+      const report = await this.#run(out);
+      await notifyRun(exp.notify, { name: exp.name, status: 'finished', output: out, epochs: report.epochs });
+      return report;
+    } catch (e) {
+      await notifyRun(exp.notify, { name: exp.name, status: 'failed', output: out, error: (e as Error)?.message ?? String(e) });
+      throw e;
+    }
+  }
+
+  async #run(out: string): Promise<TrainingReport> {
+    const exp = this.exp;
     writeResolved(exp);
+    writeRunInfo(out, exp.baseDir, exp.seed, exp.name);
     manualSeed(exp.seed);
     const needEnvs = exp.database.source !== 'load';
     const envs = needEnvs || exp.validation.samples > 0 ? environmentsFor(exp) : null;
@@ -104,7 +123,7 @@ export class TrainingPipeline {
     if (needEnvs) await startEnvs();
     const db = openDatabase(exp, envs && envsStarted ? envs.fields : undefined);
     const checkpoints: string[] = [];
-    const stats = new StatsManager({ dir: out, tensorboard: exp.stats.tensorboard, csv: exp.stats.csv, plots: exp.stats.plots, window: exp.stats.window, live: exp.stats.live });
+    const stats = new StatsManager({ dir: out, tensorboard: exp.stats.tensorboard, csv: exp.stats.csv, plots: exp.stats.plots, window: exp.stats.window, layout: exp.stats.layout, live: exp.stats.live });
     stats.liveUrl().then((url) => url && process.stderr.write(`live curves: ${url}\n`));
     let network: NetworkManager | null = null;
     try {
@@ -128,7 +147,16 @@ export class TrainingPipeline {
         model = loaded.model;
         state = loaded.state;
         if (!state) throw new TorchError('ERR_ARGUMENT', `'${this.options.resume}' has no checkpoint state (.json) beside it`);
-        stats.restore(state.history, state.step);
+        stats.restore(state.history, state.step, state.windows);
+        // The checkpoint's optimizer settings win: a resumed run continues the one it comes from.
+        const saved = state.config.optimizer.lr;
+        if (saved !== exp.optimizer.lr) {
+          process.stderr.write(`resuming with the checkpoint's learning rate ${saved} (the config says ${exp.optimizer.lr}; the schedule continues from the checkpoint)\n`);
+          exp.optimizer.lr = saved;
+        }
+        if (state.epoch + 1 >= exp.training.epochs) {
+          process.stderr.write(`the checkpoint has run ${state.epoch + 1} epoch(s), training.epochs is ${exp.training.epochs}: nothing left to train (raise training.epochs to continue)\n`);
+        }
       } else {
         model = buildNetwork(exp);
       }
@@ -188,7 +216,7 @@ export class TrainingPipeline {
             patience = 0;
           } else patience++;
         }
-        const snapshot = (): CheckpointState => ({ epoch, step: stats.step, bestValLoss: best, epochsWithoutImprovement: patience, normalization, config: exp, history: stats.history });
+        const snapshot = (): CheckpointState => ({ epoch, step: stats.step, bestValLoss: best, epochsWithoutImprovement: patience, normalization, config: exp, history: stats.history, windows: stats.windowState() });
         const dir = path.join(out, exp.checkpoint.dir);
         if (exp.checkpoint.saveFrequency > 0 && (epoch + 1) % exp.checkpoint.saveFrequency === 0) checkpoints.push(saveCheckpoint(dir, `epoch-${epoch + 1}`, network.trainer!, snapshot()));
         if (exp.checkpoint.best && improved) checkpoints.push(saveCheckpoint(dir, 'best', network.trainer!, snapshot()));

@@ -7,12 +7,14 @@ import protobuf from 'protobufjs';
 const require = createRequire(import.meta.url);
 const crc32c = require('crc-32/crc32c') as { buf(b: Uint8Array, seed?: number): number };
 
-// The subset of TensorFlow's event.proto / summary.proto that TensorBoard reads for scalars and histograms.
+// The subset of TensorFlow's event.proto / summary.proto that TensorBoard reads for scalars and
+// histograms. simple_value and histo sit in a oneof there, as here: a plain proto3 float field
+// is left out when it is 0, and TensorBoard then never sees a scalar equal to 0.
 const root = protobuf.parse(`
 syntax = "proto3";
 message HistogramProto { double min = 1; double max = 2; double num = 3; double sum = 4; double sum_squares = 5;
   repeated double bucket_limit = 6 [packed = true]; repeated double bucket = 7 [packed = true]; }
-message SummaryValue { string tag = 1; float simple_value = 2; HistogramProto histo = 5; }
+message SummaryValue { string tag = 1; oneof value { float simple_value = 2; HistogramProto histo = 5; } }
 message Summary { repeated SummaryValue value = 1; }
 message Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5; }
 `, { keepCase: true }).root;
@@ -29,6 +31,7 @@ function masked(data: Uint8Array): number {
  * (length, masked CRC-32C of the length, the Event proto, its masked CRC-32C).
  */
 export class EventWriter {
+  static #count = 0;
   readonly file: string;
   #fd: number;
   #pending: Buffer[] = [];
@@ -36,7 +39,9 @@ export class EventWriter {
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true });
-    this.file = path.join(dir, `events.out.tfevents.${Math.floor(Date.now() / 1000)}.${hostname()}`);
+    // As TensorBoard's own writers name them (time, host, pid, a counter): a resumed run in the
+    // same second gets a file of its own instead of overwriting the first.
+    this.file = path.join(dir, `events.out.tfevents.${Math.floor(Date.now() / 1000)}.${hostname()}.${process.pid}.${EventWriter.#count++}`);
     this.#fd = openSync(this.file, 'w');
     this.#write({ wall_time: Date.now() / 1000, step: 0, file_version: 'brain.Event:2' });
     this.flush();

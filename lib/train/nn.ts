@@ -1,5 +1,5 @@
 import { expected } from '../errors.ts';
-import { Model } from '../model.ts';
+import { Model, sequentialStride } from '../model.ts';
 import { native } from '../native.ts';
 import type { Tensor } from '../tensor.ts';
 
@@ -41,6 +41,8 @@ export const nn = {
       lines.push(`        x = ${last || activation === 'none' ? linear : `torch.${activation}(${linear})`}`);
     }
     const source = `def forward(self, x: Tensor) -> Tensor:\n${lines.join('\n')}\n        return x\n`.replace(/^ {4}/gm, '');
-    return Model.compile(source, { parameters });
+    const model = Model.compile(source, { parameters });
+    sequentialStride.set(model, activation === 'none' ? 1 : 2);
+    return model;
   },
 };

@@ -4,9 +4,14 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DataGeneration, TrainingPipeline, loadCheckpoint, loadExperiment, runEvaluation, runPrediction, type Experiment } from '../../lib/index.ts';
 import { PYTHON, fixture } from '../helpers/fixtures.ts';
+
+/** A run folder's scalars and histogram tags as TensorBoard's EventAccumulator reads them (PyTorch 2.13's venv has tensorboard). */
+function tensorboard(dir: string): { scalars: Record<string, [number, number][]>; histograms: string[] } {
+  return JSON.parse(execFileSync(path.resolve('.torch/bin/python'), ['test/helpers/tb_scalars.py', dir], { encoding: 'utf8' }));
+}
 
 const CONFIG = path.resolve('demo/learn/spring-chain.yaml');
 let dir: string;
@@ -53,6 +58,7 @@ describe('training pipeline', () => {
     expect(names).toEqual(expect.arrayContaining(['best.json', 'best.pt', 'epoch-2.pt', 'epoch-4.pt', 'last.json', 'last.pt']));
     const csv = readFileSync(path.join(r.output, 'stats.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('epoch,loss,valLoss,lr,seconds,lossWindowMean,lossWindowVar');
+    expect(csv[1].split(',')[4]).not.toBe(''); // seconds: column 4, left out when runs are compared
     expect(csv.length).toBe(5);
     expect(existsSync(path.join(r.output, 'loss.png'))).toBe(true);
     expect(existsSync(path.join(r.output, 'config.resolved.yaml'))).toBe(true);
@@ -62,9 +68,15 @@ describe('training pipeline', () => {
     );
     expect(decoded[0].file_version).toBe('brain.Event:2');
     const tags = new Set(decoded.map((e) => e.tag).filter(Boolean));
-    for (const t of ['loss/batch', 'loss/epoch', 'loss/epoch_window_mean', 'loss/epoch_window_var', 'loss/validation', 'lr', 'weights/l0_weight', 'gradients/l0_weight']) expect(tags.has(t)).toBe(true);
-    const epochLoss = decoded.filter((e) => e.tag === 'loss/epoch').map((e) => e.value!);
+    // DeepPhysX's StatsManager layout.
+    for (const t of ['Train/Batch/Loss', 'Train/Batch/Mean', 'Train/Batch/Variance', 'Train/Epoch/Loss', 'Train/Epoch/Mean', 'Train/Epoch/Variance', 'Test/Valid/Loss', 'Test/Valid/Mean', 'Test/Valid/Variance', 'lr/Value', 'weights/l0_weight', 'grads/l0_weight']) expect(tags.has(t), t).toBe(true);
+    const epochLoss = decoded.filter((e) => e.tag === 'Train/Epoch/Loss').map((e) => e.value!);
     epochLoss.forEach((v, i) => expect(v).toBeCloseTo(r.history[i].loss, 5));
+    // TensorBoard itself reads every tag and value.
+    const tb = tensorboard(r.output);
+    expect(tb.scalars['Train/Epoch/Loss'].map(([step]) => step)).toEqual([0, 1, 2, 3]);
+    expect(tb.scalars['Train/Batch/Loss'].length).toBe(r.history.length * 8); // 256 training samples / 32
+    expect(tb.histograms).toEqual(expect.arrayContaining(['weights/l0_weight', 'grads/l0_weight']));
     const histo = decoded.find((e) => e.tag === 'weights/l0_weight')!.histogram!;
     expect(histo[3]).toBe(8 * 32); // num = the weight count
   });
@@ -81,6 +93,68 @@ describe('training pipeline', () => {
     // exactly (training runs TorchScript's plain interpreter, see Trainer::step).
     for (const k of Object.keys(a)) expect(Array.from(b[k].data as Float32Array)).toEqual(Array.from(a[k].data as Float32Array));
     resumed.history.forEach((h, i) => expect(h.loss).toBe(straight.history[i].loss));
+    // stats.csv continues (it was truncated on resume), and TensorBoard's scalars match the straight run's.
+    const rows = (out: string) => readFileSync(path.join(out, 'stats.csv'), 'utf8').trim().split('\n').map((l) => l.split(',').filter((_, i) => i !== 4)); // without seconds
+    expect(rows(resumed.output)).toEqual(rows(straight.output));
+    const a2 = tensorboard(straight.output).scalars, b2 = tensorboard(resumed.output).scalars;
+    expect(Object.keys(b2).sort()).toEqual(Object.keys(a2).sort());
+    for (const t of Object.keys(a2)) expect(b2[t], t).toEqual(a2[t]);
+  });
+
+  it('training.batchesPerEpoch holds on a stored database, so the cosine schedule ends where it should', async () => {
+    const r = await new TrainingPipeline(experiment('per-epoch', { 'training.batchesPerEpoch': '2', 'optimizer.schedule': 'cosine', 'training.epochs': '3' }), { progress: false }).execute();
+    const tb = tensorboard(r.output);
+    expect(tb.scalars['Train/Batch/Loss'].length).toBe(3 * 2);
+    const lrs = r.history.map((h) => h.lr);
+    for (let i = 1; i < lrs.length; i++) expect(lrs[i]).toBeLessThan(lrs[i - 1]); // decays, never wraps back up
+  });
+
+  it('resuming keeps the checkpoint\'s learning rate (and says so), and says when nothing is left to train', async () => {
+    const said: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (said.push(String(chunk)), true));
+    try {
+      const first = await new TrainingPipeline(experiment('lr-a', { 'training.epochs': '1', 'optimizer.lr': '0.01' }), { progress: false }).execute();
+      const ckpt = path.join(first.output, 'checkpoints', 'last.pt');
+      const resumed = await new TrainingPipeline(experiment('lr-a', { 'training.epochs': '2', 'optimizer.lr': '0.5' }), { progress: false, resume: ckpt }).execute();
+      expect(resumed.history[1].lr).toBe(first.history[0].lr);
+      expect(said.join('')).toMatch(/resuming with the checkpoint's learning rate 0\.01 \(the config says 0\.5/);
+      const none = await new TrainingPipeline(experiment('lr-a', { 'training.epochs': '1' }), { progress: false, resume: ckpt }).execute();
+      expect(none.epochs).toBe(0);
+      expect(said.join('')).toMatch(/the checkpoint has run 2 epoch\(s\), training\.epochs is 1: nothing left to train/); // last.pt is the resumed run's
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a run folder holds the resolved config, info.json/info.txt, stats, checkpoints and plots; notify hears of the end and of a failure', async () => {
+    const heard: Record<string, unknown>[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        heard.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
+    const marker = path.join(dir, 'notified.txt');
+    try {
+      const r = await new TrainingPipeline(experiment('artifacts', { 'training.epochs': '1', notify: `{ url: '${url}', command: 'echo "$TORCHLOOP_RUN_STATUS $TORCHLOOP_RUN_OUTPUT" > ${marker}' }` }), { progress: false }).execute();
+      for (const f of ['config.resolved.yaml', 'info.json', 'info.txt', 'stats.csv', 'loss.png']) expect(existsSync(path.join(r.output, f)), f).toBe(true);
+      const info = JSON.parse(readFileSync(path.join(r.output, 'info.json'), 'utf8'));
+      expect(info.versions.libtorch).toMatch(/^\d+\.\d+/);
+      expect(info.versions.node).toBe(process.version);
+      expect(info.seed).toBeTypeOf('number');
+      expect(info.git === null || /^[0-9a-f]{40}$/.test(info.git.commit)).toBe(true);
+      expect(readFileSync(path.join(r.output, 'info.txt'), 'utf8')).toMatch(/^run {8}/);
+      expect(heard).toEqual([expect.objectContaining({ status: 'finished', output: r.output, epochs: 1 })]);
+      expect(readFileSync(marker, 'utf8').trim()).toBe(`finished ${r.output}`);
+      await expect(new TrainingPipeline(experiment('broken', { 'network.file': 'missing.pt', 'network.mlp': 'null', notify: `{ url: '${url}' }` }), { progress: false }).execute()).rejects.toThrow();
+      expect(heard[1]).toMatchObject({ status: 'failed', error: expect.stringMatching(/missing\.pt/) });
+    } finally {
+      server.close();
+    }
   });
 
   it('stops early when validation stops improving, and calls the hooks', async () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -30,5 +31,41 @@ describe('StatsManager live page', () => {
     expect(received[0]).toEqual({ history: [], batches: [] });
     expect(received[1]).toEqual({ batch: [1, 0.5] });
     expect(received[2]).toMatchObject({ epoch: { epoch: 0, loss: 0.5, valLoss: 0.4 } });
+  });
+});
+
+describe('StatsManager in TensorBoard (read by TensorBoard\'s own EventAccumulator)', () => {
+  const read = (dir: string) => JSON.parse(execFileSync(path.resolve('.torch/bin/python'), ['test/helpers/tb_scalars.py', dir], { encoding: 'utf8' })) as { scalars: Record<string, [number, number][]> };
+
+  it('every tag arrives, zeros included (simple_value sits in a oneof, as in summary.proto)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tl-tb-'));
+    const stats = new StatsManager({ dir, plots: false, window: 3 });
+    for (const loss of [0, 2, 4]) stats.batch(loss);
+    stats.scalar('reward', 0);
+    stats.epoch({ epoch: 0, loss: 0, valLoss: 0, lr: 0, seconds: 1 });
+    stats.epoch({ epoch: 1, loss: 3, valLoss: 1, lr: 0.5, seconds: 1 });
+    stats.close();
+    const s = read(dir).scalars;
+    expect(s['Train/Batch/Loss']).toEqual([[1, 0], [2, 2], [3, 4]]);
+    expect(s['Train/Batch/Mean']).toEqual([[1, 0], [2, 1], [3, 2]]);
+    // The true variance over the window (DeepPhysX writes the change of the mean under that name).
+    expect(s['Train/Batch/Variance'].map(([, v]) => v)).toEqual([0, 1, expect.closeTo(8 / 3, 5)]);
+    expect(s['reward/Value']).toEqual([[3, 0]]);
+    expect(s['Train/Epoch/Loss']).toEqual([[0, 0], [1, 3]]);
+    expect(s['Test/Valid/Loss']).toEqual([[0, 0], [1, 1]]);
+    expect(s['lr/Value']).toEqual([[0, 0], [1, 0.5]]);
+    expect(s['Train/Epoch/Variance']).toEqual([[0, 0], [1, 2.25]]);
+  });
+
+  it('the torchloop layout is still there, zeros included', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tl-tb-'));
+    const stats = new StatsManager({ dir, plots: false, layout: 'torchloop' });
+    stats.batch(0);
+    stats.epoch({ epoch: 0, loss: 0, valLoss: null, lr: 0, seconds: 1 });
+    stats.close();
+    const s = read(dir).scalars;
+    expect(s['loss/batch']).toEqual([[1, 0]]);
+    expect(s['loss/epoch_window_var']).toEqual([[0, 0]]);
+    expect(s['lr']).toEqual([[0, 0]]);
   });
 });

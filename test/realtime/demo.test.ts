@@ -1,0 +1,40 @@
+// npm run demo, as a newcomer runs it: --help, and a short run of the arm in a ControlLoop
+// beside the scope and the main thread's HTTP server. (Timing is the bench's business.)
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+const demo = (...args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', 'demo/control_loop.ts', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+describe('npm run demo', () => {
+  it('--help prints the options, not a stack trace', () => {
+    const out = demo('--help');
+    expect(out).toMatch(/npm run demo \[-- --policy pd\|mlp\] \[--host loop\|spin\]/);
+    expect(out).not.toMatch(/at .*\(.*:\d+:\d+\)/);
+  });
+
+  it('runs the PD controller in a ControlLoop while the main thread answers HTTP, without training the MLP policy', () => {
+    execFileSync(process.execPath, ['scripts/setup.mjs', '--quiet', '--demo'], { stdio: 'ignore' });
+    const out = demo('--seconds', '2');
+    expect(out).toMatch(/host: ControlLoop/);
+    expect(out).toMatch(/scope: http:\/\/127\.0\.0\.1:\d+\//);
+    expect(out).toMatch(/t=1s {2}tracking error \(RMS over joints\) [\d.]+ mrad/); // t=2s too, unless ticks were skipped
+    expect(out).toMatch(/tick start jitter/);
+    expect(out).toMatch(/missed deadlines: \d+ of 2000/);
+    expect(out, out).toMatch(/GCs in the loop: 0/);
+    const answered = /HTTP requests answered during the run: (\d+) of (\d+)/.exec(out)!;
+    expect(Number(answered[1])).toBeGreaterThan(50); // the main thread stayed free
+    expect(out).not.toMatch(/demo MLP policy written/);
+  }, 120_000);
+});
+
+describe('npm run demo:generate', () => {
+  it('leaves the dataset and nothing beside it (no -wal, no -shm)', async () => {
+    const { mkdtempSync, readdirSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(tmpdir(), 'tl-gen-'));
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'demo/generate.ts', '--batches', '2', '--batch-size', '16', '--workers', '1', '--out', path.join(dir, 'd.sqlite')], { encoding: 'utf8' });
+    expect(out).toMatch(/32 samples/);
+    expect(readdirSync(dir)).toEqual(['d.sqlite']);
+  }, 120_000);
+});
