@@ -8,20 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DatabaseManager, TorchError } from '../../lib/index.ts';
+import { caught } from '../helpers/caught.ts';
 
 const Sqlite = createRequire(import.meta.url)('better-sqlite3');
 const tmp = () => mkdtempSync(path.join(tmpdir(), 'tl-dbsafe-'));
 const fields = [{ name: 'x', shape: [64] }, { name: 'y', shape: [8] }];
 
-function caught(fn: () => unknown): TorchError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TorchError);
-    return e as TorchError;
-  }
-  throw new Error('expected a TorchError');
-}
 
 describe('creating a dataset', () => {
   it('killed with SIGKILL at random moments while creating datasets: every dataset there is complete, and none is half-made', async () => {

@@ -2,16 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Model, Tensor, TorchError } from '../../lib/index.ts';
 import { fixture } from '../helpers/fixtures.ts';
+import { caught } from '../helpers/caught.ts';
 
-function caught(fn: () => unknown): TorchError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TorchError);
-    return e as TorchError;
-  }
-  throw new Error('expected a TorchError');
-}
 
 /** No C++ backtrace (frames like "frame #3: ... + 0x..." or "Exception raised from"). */
 function expectNoBacktrace(e: TorchError) {

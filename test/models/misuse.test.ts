@@ -7,16 +7,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Model, Tensor, TorchEntity, TorchError, Trainer, setNumThreads } from '../../lib/index.ts';
 import { expectedOutputs as E, expectClose, fixture, tensorOf } from '../helpers/fixtures.ts';
+import { caught } from '../helpers/caught.ts';
 
-function caught(fn: () => unknown): TorchError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TorchError);
-    return e as TorchError;
-  }
-  throw new Error('expected a TorchError');
-}
 
 describe('async calls and the caller\'s buffers', () => {
   const m = Model.loadSync(fixture('mlp_m2.pt'));
