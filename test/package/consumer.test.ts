@@ -81,6 +81,33 @@ describe(`a consumer project (npm install <tarball>, libtorch from ${build === '
     expect(r.diff).toBeLessThan(1e-5);
   });
 
+  it('a ControlLoop runs a graph module of the user\'s in its own thread, from the installed package', () => {
+    writeFileSync(path.join(app, 'graph.mjs'), `import { TorchEntity } from 'torchloop';
+export function build() {
+  const e = new TorchEntity('policy');
+  e.loadModel(new URL('./mlp_m2.pt', import.meta.url).pathname);
+  e.addInput('x', { shape: [1, 48] }).value = new Float32Array(48).fill(0.1);
+  const out = e.addOutput('action');
+  e.warmup({ minRuns: 5, maxRuns: 20 });
+  out.recompute(-1);
+  return out;
+}
+`);
+    writeFileSync(path.join(app, 'loop.mjs'), `import { ControlLoop } from 'torchloop';
+const loop = new ControlLoop({ module: new URL('./graph.mjs', import.meta.url), hz: 1000, signals: ['policy.action'] });
+await loop.start();
+await new Promise((r) => setTimeout(r, 400));
+const action = Array.from(loop.signal('policy.action').value);
+const s = await loop.stop();
+console.log(JSON.stringify({ ticks: s.ticks, gcs: s.gcs, n: action.length, finite: action.every(Number.isFinite) }));
+`);
+    const r = JSON.parse(ok(process.execPath, ['loop.mjs']).trim().split('\n').pop()!);
+    expect(r.ticks).toBeGreaterThan(100);
+    expect(r.n).toBe(12);
+    expect(r.finite).toBe(true);
+    expect(r.gcs).toBe(0);
+  });
+
   it('a CommonJS script require()s it', () => {
     writeFileSync(path.join(app, 'cjs.cjs'), `const { Model, Tensor, version } = require('torchloop');${USE("Model.loadSync('mlp_m2.pt')")}`);
     expect(JSON.parse(ok(process.execPath, ['cjs.cjs'])).diff).toBeLessThan(1e-5);
