@@ -6,6 +6,7 @@
       "target_name": "torchloop",
       "sources": [
         "native/core/cuda_graph.cc",
+        "native/core/distributed.cc",
         "native/core/errors.cc",
         "native/core/interpreter.cc",
         "native/core/model.cc",
@@ -22,18 +23,22 @@
         "native/napi/model_wrap.cc",
         "native/napi/step_wrap.cc",
         "native/napi/pacer_wrap.cc",
+        "native/napi/process_group_wrap.cc",
         "native/napi/trainer_wrap.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "native",
-        "<!@(node scripts/find-libtorch.mjs --include)"
+        "<!@(node scripts/find-libtorch.mjs --include)",
+        "<!(node scripts/find-libtorch.mjs --gloo-include)"
       ],
       "defines": [
         "NAPI_VERSION=8",
         "NAPI_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
+        "USE_C10D_GLOO",
+        "<!(node scripts/find-libtorch.mjs --gloo-define)",
         "_GLIBCXX_USE_CXX11_ABI=<!(node scripts/find-libtorch.mjs --cxx-abi)"
       ],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],

@@ -8,6 +8,10 @@ export type TorchErrorCode =
   | 'ERR_RUNTIME'
   | 'ERR_DEVICE'
   | 'ERR_NOT_FOUND'
+  /** A collective failed: a rank died, left or timed out (data-parallel training). */
+  | 'ERR_DISTRIBUTED'
+  /** This build cannot do it (say, data-parallel training on a libtorch without Gloo). */
+  | 'ERR_UNSUPPORTED'
   | 'ERR_NATIVE_LOAD'
   | 'ERR_MISSING_DEPENDENCY'
   | 'ERR_DATABASE';

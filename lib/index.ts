@@ -19,6 +19,7 @@ export { SharedSignal } from './realtime/shared-signal.ts';
 export { type Scope, type ScopeOptions } from './realtime/scope.ts';
 export type { NativeStep as NativeStepHandle } from './native.ts';
 export { Trainer, type TrainerOptions, type LossName } from './train/trainer.ts';
+export { ProcessGroup, type ProcessGroupOptions } from './train/distributed.ts';
 export { nn, type MlpOptions, type Activation } from './train/nn.ts';
 export { encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors } from './train/safetensors.ts';
 export { Environment, type EnvironmentOptions, type Predictor } from './data/environment.ts';

@@ -63,6 +63,8 @@ export interface NativeTrainer {
   save(path: string): void;
   /** Gradients of the last update by parameter name (when created with keepGradients). */
   gradients(): Record<string, Tensor>;
+  /** Data-parallel: broadcasts rank 0's state, then averages gradients over the group. Returns the buckets (parameter names). */
+  attach(group: NativeProcessGroup, bucketCapBytes: number): string[][];
   dispose(): void;
 }
 
@@ -141,6 +143,20 @@ interface NativeAddon {
   applyRealtime(priority: number, cpu: number, lockMemory: boolean): string[];
   pacerBuckets: number;
   pacerSlots: number;
+  /** A c10d process group (native/napi/process_group_wrap.cc); the rendezvous runs off the event loop. */
+  connectProcessGroup(options: { rank: number; worldSize: number; masterHost: string; masterPort: number; localHost?: string; timeoutMs?: number }): Promise<NativeProcessGroup>;
+  /** Whether this build has c10d with Gloo, and if not, why. */
+  distributedInfo(): { available: boolean; why: string };
+}
+
+/** Native process group handle (native/napi/process_group_wrap.cc). */
+export interface NativeProcessGroup {
+  rank(): number;
+  worldSize(): number;
+  /** Sums across the group, in place. */
+  allreduce(values: Float32Array | Float64Array): void;
+  barrier(): void;
+  dispose(): void;
 }
 
 export interface NativePacer {

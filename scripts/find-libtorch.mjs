@@ -13,7 +13,7 @@
 //
 //   node scripts/find-libtorch.mjs              -> JSON { source, root, cmakeDir, include[], libDir, version, cxxAbi, cxxStd, cuda }
 //   node scripts/find-libtorch.mjs --explain    -> what was looked at and why each was taken or not
-//   node scripts/find-libtorch.mjs --cmake-dir | --lib-dir | --include | --cxx-abi | --cxx-std | --version
+//   node scripts/find-libtorch.mjs --cmake-dir | --lib-dir | --include | --cxx-abi | --cxx-std | --version | --gloo-define | --gloo-include
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -152,6 +152,20 @@ export function findLibtorch(env = process.env, { venv = PROJECT_VENV, user = us
   return { found, tried, explicit: false };
 }
 
+// Gloo's headers, which c10d's ProcessGroupGloo.hpp includes (pip wheels ship c10d's headers
+// but not Gloo's): $GLOO_INCLUDE, libtorch's own include folders, then the system's (Debian:
+// libgloo-dev). Only for a libtorch 2.x whose headers have ProcessGroupGloo; else null, and
+// the addon is built without data-parallel training (it says so when asked for it).
+export function findGloo(found, env = process.env) {
+  if (!found || Number(found.version.split('.')[0]) < 2) return null;
+  const c10d = found.include.some((dir) => existsSync(path.join(dir, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp')));
+  if (!c10d) return null;
+  for (const dir of [env.GLOO_INCLUDE, ...found.include, '/usr/include', '/usr/local/include'].filter(Boolean)) {
+    if (existsSync(path.join(dir, 'gloo', 'algorithm.h'))) return dir;
+  }
+  return null;
+}
+
 export function notFoundMessage(tried) {
   return `torchloop: no usable libtorch was found. Looked at:\n  ${tried.join('\n  ')}\n` +
     `Any one of these provides one (then install torchloop again, or run \`npm rebuild torchloop\`):\n  ${REMEDIES.join('\n  ')}\n`;
@@ -165,7 +179,10 @@ if (isMain) {
     process.stderr.write(notFoundMessage(tried));
     process.exit(1);
   }
+  found.gloo = findGloo(found);
   switch (flag) {
+    case '--gloo-define': process.stdout.write(found.gloo ? 'TORCHLOOP_GLOO' : 'TORCHLOOP_NO_GLOO'); break;
+    case '--gloo-include': process.stdout.write(found.gloo ?? found.include[0]); break;
     case '--cmake-dir': process.stdout.write(found.cmakeDir); break;
     case '--include': process.stdout.write(found.include.join(' ')); break;
     case '--lib-dir': process.stdout.write(found.libDir); break;

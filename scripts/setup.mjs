@@ -53,7 +53,7 @@ function newestMtime(paths) {
 const mtime = (p) => (existsSync(path.join(root, p)) ? statSync(path.join(root, p)).mtimeMs : 0);
 
 // 1. System packages.
-const APT = ['libtorch-dev', 'libopenblas0', 'python3-torch', 'cmake', 'g++', 'nats-server'];
+const APT = ['libtorch-dev', 'libopenblas0', 'python3-torch', 'cmake', 'g++', 'nats-server', 'libgloo-dev'];
 // For npm test (and CI): the fuzzers' compiler and runtime (clang-14 with libFuzzer), zlib's headers.
 if (both) APT.push('clang-14', 'libfuzzer-14-dev', 'libclang-rt-14-dev', 'zlib1g-dev', 'chromium');
 function missingApt() {

@@ -1,6 +1,7 @@
 import { TorchError, expected } from '../errors.ts';
 import type { Model } from '../model.ts';
 import type { NativeTrainer } from '../native.ts';
+import type { ProcessGroup } from './distributed.ts';
 import type { Tensor, TypedArray } from '../tensor.ts';
 
 /** Losses built in; `method:<name>` uses a TorchScript method of the model, `loss(pred, target) -> Tensor`. */
@@ -121,6 +122,19 @@ export class Trainer implements Disposable {
   /** Gradients of the last optimizer update by parameter name (needs keepGradients). */
   gradients(): Record<string, Tensor> {
     return this.#native.gradients();
+  }
+
+  /**
+   * Data-parallel training (as PyTorch's DistributedDataParallel): broadcasts rank 0's
+   * parameters and buffers to every rank, then averages each update's gradients across the
+   * group with c10d's Reducer, in buckets all-reduced while backward still runs. Each rank
+   * then steps on its own shard of the batch; step() resolves to the loss averaged over the
+   * group. Returns the buckets as parameter names (last layer first).
+   */
+  attach(group: ProcessGroup, options: { bucketCapMB?: number } = {}): string[][] {
+    const mb = options.bucketCapMB ?? 25;
+    if (!(mb > 0)) expected('ERR_ARGUMENT', 'a positive bucketCapMB', 'attach', mb);
+    return this.#native.attach(group.native, Math.round(mb * 1024 * 1024));
   }
 
   /** Saves the model as TorchScript with the optimizer state in the archive (torch.jit.load ignores it). */

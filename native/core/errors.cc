@@ -15,6 +15,8 @@ const char* codeName(Code code) {
     case Code::Disposed: return "ERR_DISPOSED";
     case Code::Device: return "ERR_DEVICE";
     case Code::NotFound: return "ERR_NOT_FOUND";
+    case Code::Distributed: return "ERR_DISTRIBUTED";
+    case Code::Unsupported: return "ERR_UNSUPPORTED";
     case Code::Runtime: default: return "ERR_RUNTIME";
   }
 }

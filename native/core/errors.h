@@ -7,7 +7,7 @@
 
 namespace torchloop {
 
-enum class Code { ModelLoad, Argument, Dtype, Shape, Disposed, Runtime, Device, NotFound };
+enum class Code { ModelLoad, Argument, Dtype, Shape, Disposed, Runtime, Device, NotFound, Distributed, Unsupported };
 
 const char* codeName(Code code);
 

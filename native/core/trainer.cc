@@ -149,7 +149,10 @@ double Trainer::step(std::vector<c10::IValue> inputs, const c10::IValue& target)
     at::Tensor loss = computeLoss(pred, target);
     double value = loss.item<double>();
     if (config_.accumulate > 1) loss = loss / static_cast<double>(config_.accumulate);
+    // As DDP's no_sync(): only the micro-step that ends in an update all-reduces.
+    if (sync_ && (microSteps_ + 1) % config_.accumulate == 0) sync_->prepareForBackward(loss);
     loss.backward();
+    if (sync_) value = sync_->mean(value);
     ++microSteps_;
     if (microSteps_ % config_.accumulate == 0) {
       if (config_.clipValue > 0) torch::nn::utils::clip_grad_value_(params_, config_.clipValue);
@@ -171,6 +174,23 @@ double Trainer::step(std::vector<c10::IValue> inputs, const c10::IValue& target)
   } catch (const std::exception& e) {
     if (!wasTraining) module.eval();
     throw classify(e, Code::Runtime, "training step failed");
+  }
+}
+
+void Trainer::attach(ProcessGroup& group, int64_t bucketCapBytes) {
+  std::lock_guard<std::mutex> trainerLock(mutex_);
+  std::lock_guard<std::mutex> modelLock(model_->mutex());
+  if (sync_) throw Error(Code::Argument, "This trainer is already attached to a process group");
+  if (microSteps_ % config_.accumulate != 0) throw Error(Code::Argument, "Attach the process group between optimizer updates, not in the middle of an accumulation");
+  std::vector<at::Tensor> state;
+  for (const auto& p : model_->module().named_parameters(true)) state.push_back(p.value);
+  for (const auto& b : model_->module().named_buffers(true)) state.push_back(b.value);
+  group.broadcast(state, 0);
+  sync_ = group.gradientSync(params_, bucketCapBytes);
+  buckets_.clear();
+  for (const auto& bucket : group.buckets()) {
+    buckets_.emplace_back();
+    for (size_t i : bucket) buckets_.back().push_back(paramNames_[i]);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed.h"
 #include "model.h"
 
 namespace torchloop {
@@ -57,6 +58,13 @@ class Trainer {
   // The gradients of the last optimizer update, by parameter name (keepGradients).
   std::vector<std::pair<std::string, at::Tensor>> lastGradients();
 
+  // Data-parallel training: broadcasts rank 0's parameters and buffers to the group, then
+  // averages every update's gradients across it (c10d's Reducer, bucketed, overlapped with
+  // backward); step() then returns the loss averaged over the group.
+  void attach(ProcessGroup& group, int64_t bucketCapBytes);
+  // The parameters' buckets after attach(), as parameter names.
+  std::vector<std::vector<std::string>> buckets() const { return buckets_; }
+
   // Saves the model with this trainer's state in the archive.
   void save(const std::string& path);
   // Restores state written by save() into the model's archive (false if there is none).
@@ -72,6 +80,8 @@ class Trainer {
   std::vector<std::string> paramNames_;
   std::vector<at::Tensor> lastGradients_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::shared_ptr<GradientSync> sync_;
+  std::vector<std::vector<std::string>> buckets_;
   int64_t optimizerSteps_ = 0, microSteps_ = 0;
   std::mutex mutex_;
 };

@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "instance.h"
 #include "model_wrap.h"
+#include "process_group_wrap.h"
 #include "step_wrap.h"
 #include "trainer_wrap.h"
 
@@ -121,6 +122,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stamp", Napi::Function::New(env, StampJs));
   exports.Set("uniform", Napi::Function::New(env, UniformJs));
   initPacer(env, exports);
+  initProcessGroup(env, exports);
   return exports;
 }
 

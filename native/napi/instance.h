@@ -11,6 +11,7 @@ struct InstanceData {
   Napi::FunctionReference model;       // native Model handle class
   Napi::FunctionReference step;        // native StepRunner handle class
   Napi::FunctionReference trainer;     // native Trainer handle class
+  Napi::FunctionReference processGroup;  // native ProcessGroup handle class
   // The largest ArrayBuffer this Node can make (buffer.constants.MAX_LENGTH); a bigger tensor
   // is an error, not a fatal V8 allocation failure.
   double maxArrayBufferBytes = 4294967296.0;

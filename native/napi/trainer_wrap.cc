@@ -1,5 +1,7 @@
 #include "trainer_wrap.h"
 
+#include "process_group_wrap.h"
+
 #include "convert.h"
 #include "core/runtime.h"
 #include "errors.h"
@@ -103,6 +105,7 @@ Napi::Function TrainerWrap::Init(Napi::Env env) {
                          InstanceMethod<&TrainerWrap::Info>("info"),
                          InstanceMethod<&TrainerWrap::Save>("save"),
                          InstanceMethod<&TrainerWrap::Gradients>("gradients"),
+                         InstanceMethod<&TrainerWrap::Attach>("attach"),
                          InstanceMethod<&TrainerWrap::Dispose>("dispose"),
                      });
 }
@@ -186,6 +189,26 @@ Napi::Value TrainerWrap::Gradients(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(env);
     for (const auto& [name, g] : trainer(env).lastGradients()) o.Set(name, tensorToJs(env, g, true));
     return o;
+  });
+}
+
+// attach(group, bucketCapBytes) -> string[][]: the buckets, as parameter names.
+Napi::Value TrainerWrap::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    auto& t = trainer(env);
+    auto group = ProcessGroupWrap::From(env, info[0]);
+    double cap = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 25.0 * 1024 * 1024;
+    if (!(cap >= 1 && cap <= 1e12)) throw Error(Code::Argument, "Expected a positive bucket size in bytes but received " + describeJs(info[1]));
+    t.attach(*group, static_cast<int64_t>(cap));
+    auto buckets = t.buckets();
+    Napi::Array out = Napi::Array::New(env, buckets.size());
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      Napi::Array b = Napi::Array::New(env, buckets[i].size());
+      for (size_t j = 0; j < buckets[i].size(); ++j) b.Set(j, buckets[i][j]);
+      out.Set(i, b);
+    }
+    return out;
   });
 }
 
