@@ -15,6 +15,7 @@ import { Model } from '../model.ts';
 import { version } from '../runtime.ts';
 import { environmentModule, loadExperiment, resolvePath, writeResolved } from '../learn/config.ts';
 import { TrainingPipeline, runEvaluation, runPrediction } from '../learn/pipelines.ts';
+import { exitWithLauncher, launch, prepareData, rankFromEnv } from '../learn/data-parallel.ts';
 
 // Top-level config keys that hold a value (the sections are set as --section.key).
 const TOP_LEVEL = ['name', 'seed', 'output'];
@@ -68,13 +69,27 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('train <config>')
-    .description('train the network of an experiment')
+    .description('train the network of an experiment (--nproc N: data-parallel, N processes)')
     .option('--resume <checkpoint>', 'continue from a checkpoint (.pt with its .json)')
+    .option('--nproc <n>', 'processes on this machine, each training on its shard of every batch (c10d, Gloo)')
+    .option('--nnodes <n>', 'machines taking part (each runs this command with its --node-rank)', '1')
+    .option('--node-rank <n>', "this machine's place among them", '0')
+    .option('--master <host:port>', "node 0's rendezvous address (several nodes; a free local port otherwise)")
     .option('--json', 'machine-readable output')
-    .action(async (config: string, o: { resume?: string; json?: boolean }) => {
+    .action(async (config: string, o: { resume?: string; json?: boolean; nproc?: string; nnodes: string; nodeRank: string; master?: string }) => {
       const exp = loadExperiment(config, overrides);
-      const r = await new TrainingPipeline(exp, { resume: o.resume, progress: !o.json }).execute();
-      output(!!o.json, r, () => `${r.epochs} epoch(s)${r.stoppedEarly ? ' (stopped early)' : ''}, best validation loss ${r.bestValLoss?.toExponential(3) ?? 'n/a'}, ${r.secondsPerEpoch.toFixed(2)} s/epoch\noutputs in ${r.output}`);
+      const rank = rankFromEnv();
+      if (!rank && (o.nproc !== undefined || Number(o.nnodes) > 1)) {
+        // The launcher: the data first, then the ranks (this same command, with the rank in its environment).
+        await prepareData(exp);
+        const args = ['train', config, ...Object.entries(overrides).flatMap(([k, v]) => [`--${k}`, v]), ...(o.resume ? ['--resume', o.resume] : []), ...(o.json ? ['--json'] : [])];
+        await launch({ nproc: Number(o.nproc ?? 1), nnodes: Number(o.nnodes), nodeRank: Number(o.nodeRank), master: o.master, timeoutMs: exp.distributed.timeoutSeconds * 1000, command: [process.execPath, ...process.execArgv, process.argv[1], ...args] });
+        return;
+      }
+      if (rank) exitWithLauncher();
+      const r = await new TrainingPipeline(exp, { resume: o.resume, progress: !o.json, rank: rank ?? undefined }).execute();
+      if (rank && rank.rank !== 0) return;
+      output(!!o.json, r, () => `${r.epochs} epoch(s)${r.stoppedEarly ? ' (stopped early)' : ''}, best validation loss ${r.bestValLoss?.toExponential(3) ?? 'n/a'}, ${r.secondsPerEpoch.toFixed(2)} s/epoch${rank ? `, ${rank.worldSize} processes` : ''}\noutputs in ${r.output}`);
     });
 
   program

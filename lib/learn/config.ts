@@ -77,6 +77,12 @@ const stats = z.strictObject({
   histogramsEvery: z.number().int().min(0).default(1),
   live: z.strictObject({ port: z.number().int().min(0).max(65535).default(0) }).nullable().default(null),
 });
+const distributed = z.strictObject({
+  /** Gradient bucket size for the all-reduce (DDP's bucket_cap_mb; the first bucket is 1 MiB at most). */
+  bucketCapMB: z.number().positive().default(25),
+  /** Rendezvous and every collective: a rank that is gone stops the others at this limit at the latest. */
+  timeoutSeconds: z.number().positive().default(60),
+});
 const prediction = z.strictObject({
   steps: z.number().int().min(1).default(100),
   record: z.boolean().default(true),
@@ -96,6 +102,8 @@ export const ExperimentSchema = z.strictObject({
   checkpoint: checkpoint.prefault({}),
   stats: stats.prefault({}),
   prediction: prediction.prefault({}),
+  /** Data-parallel training (`torchloop train --nproc N`). */
+  distributed: distributed.prefault({}),
   /** When a training run ends or fails: a shell command and/or a webhook URL (POSTed JSON). */
   notify: z.strictObject({ command: z.string().nullable().default(null), url: z.string().nullable().default(null) }).nullable().default(null),
 });

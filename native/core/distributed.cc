@@ -139,6 +139,8 @@ class ReducerSync : public GradientSync {
 
   int worldSize() const override { return world_; }
 
+  [[noreturn]] void fail(const std::exception& e, const std::string& what) override { rethrow(e, what, rank_); }
+
  private:
   std::shared_ptr<ProcessGroup::Impl> impl_;
   std::shared_ptr<c10d::Reducer> reducer_;

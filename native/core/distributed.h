@@ -34,6 +34,8 @@ class GradientSync {
   // The mean of a value over the group (the loss the statistics show).
   virtual double mean(double value) = 0;
   virtual int worldSize() const = 0;
+  // Rethrows a failure inside backward (where the reducer's all-reduce runs) as Error(Distributed).
+  [[noreturn]] virtual void fail(const std::exception& e, const std::string& what) = 0;
 };
 
 class ProcessGroup {

@@ -151,8 +151,16 @@ double Trainer::step(std::vector<c10::IValue> inputs, const c10::IValue& target)
     if (config_.accumulate > 1) loss = loss / static_cast<double>(config_.accumulate);
     // As DDP's no_sync(): only the micro-step that ends in an update all-reduces.
     if (sync_ && (microSteps_ + 1) % config_.accumulate == 0) sync_->prepareForBackward(loss);
-    loss.backward();
-    if (sync_) value = sync_->mean(value);
+    if (sync_) {
+      try {
+        loss.backward();
+      } catch (const std::exception& e) {
+        sync_->fail(e, "The gradient all-reduce");
+      }
+      value = sync_->mean(value);
+    } else {
+      loss.backward();
+    }
     ++microSteps_;
     if (microSteps_ % config_.accumulate == 0) {
       if (config_.clipValue > 0) torch::nn::utils::clip_grad_value_(params_, config_.clipValue);
