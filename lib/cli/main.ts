@@ -2,6 +2,9 @@
 /**
  * The torchloop command line:
  *   torchloop generate|train|predict|evaluate CONFIG.yaml [--section.key value ...] [--json]
+ *   torchloop train CONFIG.yaml --nproc N [--nnodes M --node-rank R --master host:port]
+ *   torchloop grid GRID.yaml [--workers N | --nats URL] [--json]
+ *   torchloop worker --nats URL --grid NAME
  *   torchloop inspect model.pt [--json]
  *   torchloop bench [--model file.pt --shape 1x48 ...] [--steps N] [--rounds N] [--json]
  * Config keys given as --a.b value override the file (the value is read as YAML: 1e-3, true, [1, 2]).
@@ -16,6 +19,9 @@ import { version } from '../runtime.ts';
 import { environmentModule, loadExperiment, resolvePath, writeResolved } from '../learn/config.ts';
 import { TrainingPipeline, runEvaluation, runPrediction } from '../learn/pipelines.ts';
 import { exitWithLauncher, launch, prepareData, rankFromEnv } from '../learn/data-parallel.ts';
+import { runGrid } from '../grid/grid.ts';
+import { serveIpc } from '../grid/local.ts';
+import { serveNats } from '../grid/nats.ts';
 
 // Top-level config keys that hold a value (the sections are set as --section.key).
 const TOP_LEVEL = ['name', 'seed', 'output'];
@@ -90,6 +96,43 @@ export async function main(argv: string[]): Promise<void> {
       const r = await new TrainingPipeline(exp, { resume: o.resume, progress: !o.json, rank: rank ?? undefined }).execute();
       if (rank && rank.rank !== 0) return;
       output(!!o.json, r, () => `${r.epochs} epoch(s)${r.stoppedEarly ? ' (stopped early)' : ''}, best validation loss ${r.bestValLoss?.toExponential(3) ?? 'n/a'}, ${r.secondsPerEpoch.toFixed(2)} s/epoch${rank ? `, ${rank.worldSize} processes` : ''}\noutputs in ${r.output}`);
+    });
+
+  program
+    .command('grid <file>')
+    .description('run a grid of experiments (a base config and the values to sweep) and summarise them')
+    .option('--workers <n>', 'local worker processes', '1')
+    .option('--nats <url>', 'put the runs on a NATS JetStream work queue for `torchloop worker --nats` processes instead')
+    .option('--ack-wait <seconds>', 'NATS: how long a silent worker keeps its run before another takes it', '30')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: { workers: string; nats?: string; ackWait: string; json?: boolean }) => {
+      const workers = Number(o.workers);
+      if (!(Number.isInteger(workers) && workers >= 1)) throw new TorchError('ERR_ARGUMENT', `Expected a positive integer for --workers but received '${o.workers}'`);
+      const r = await runGrid(file, { workers, nats: o.nats, ackWaitMs: Number(o.ackWait) * 1000, progress: true });
+      output(!!o.json, { ...r, runs: r.runs.map((x) => ({ ...x.result, params: x.job.params, seed: x.job.seed, redone: x.redone })) }, () =>
+        [`grid ${r.name}: ${r.runs.length} runs in ${r.seconds.toFixed(1)} s (${r.runsPerMinute.toFixed(1)} runs/min)${r.redone.length ? `, ${r.redone.length} redone after a lost worker` : ''}`,
+          ...r.points.slice(0, 5).map((p, i) => `  ${i + 1}. ${p.point}: mean best val loss ${p.meanBestValLoss?.toExponential(3) ?? 'n/a'} over ${p.done}/${p.runs} run(s)`),
+          `summary: ${r.files.markdown}, ${r.files.csv}; tensorboard --logdir ${r.files.tensorboard}`].join('\n'));
+    });
+
+  program
+    .command('worker')
+    .description("take a grid's runs from a NATS JetStream work queue until the grid ends")
+    .option('--nats <url>', 'the NATS server the grid was queued on')
+    .option('--grid <name>', "the grid's name (its file's `name:`)", 'grid')
+    .option('--out <dir>', "where run folders go on this machine (default: the grid's output folder)")
+    .option('--base-dir <dir>', "the base config's folder on this machine, when its paths differ")
+    .option('--wait <seconds>', 'how long to wait for the grid to be queued', '60')
+    .option('--ipc', 'internal: a local worker of `torchloop grid --workers`')
+    .action(async (o: { nats?: string; grid: string; out?: string; baseDir?: string; wait: string; ipc?: boolean }) => {
+      if (o.ipc) {
+        if (!process.send) throw new TorchError('ERR_ARGUMENT', '--ipc is for worker processes that `torchloop grid` starts');
+        serveIpc();
+        await new Promise<void>((resolve) => process.once('disconnect', () => resolve()));
+        return;
+      }
+      if (!o.nats) throw new TorchError('ERR_ARGUMENT', 'Expected --nats URL (the server the grid was queued on)');
+      await serveNats({ servers: o.nats, grid: o.grid, gridOutput: o.out && path.resolve(o.out), baseDir: o.baseDir && path.resolve(o.baseDir), waitMs: Number(o.wait) * 1000 });
     });
 
   program

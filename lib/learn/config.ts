@@ -119,7 +119,8 @@ export function merge(base: Plain, over: Plain): Plain {
   return out;
 }
 
-function readYaml(file: string, seen: string[] = []): Plain {
+/** A config file merged with its `defaults:` (not validated). */
+export function readYaml(file: string, seen: string[] = []): Plain {
   const abs = path.resolve(file);
   if (seen.includes(abs)) throw new TorchError('ERR_ARGUMENT', `Config inheritance loops: ${[...seen, abs].join(' -> ')}`);
   if (!existsSync(abs)) throw new TorchError('ERR_NOT_FOUND', `No config file '${file}'`);

@@ -14,7 +14,11 @@ const root = protobuf.parse(`
 syntax = "proto3";
 message HistogramProto { double min = 1; double max = 2; double num = 3; double sum = 4; double sum_squares = 5;
   repeated double bucket_limit = 6 [packed = true]; repeated double bucket = 7 [packed = true]; }
-message SummaryValue { string tag = 1; oneof value { float simple_value = 2; HistogramProto histo = 5; } }
+message TensorShapeProto { message Dim { int64 size = 1; string name = 2; } repeated Dim dim = 2; }
+message TensorProto { int32 dtype = 1; TensorShapeProto tensor_shape = 2; }
+message PluginData { string plugin_name = 1; bytes content = 2; }
+message SummaryMetadata { PluginData plugin_data = 1; }
+message SummaryValue { string tag = 1; SummaryMetadata metadata = 9; oneof value { float simple_value = 2; HistogramProto histo = 5; TensorProto tensor = 8; } }
 message Summary { repeated SummaryValue value = 1; }
 message Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5; }
 `, { keepCase: true }).root;
@@ -49,6 +53,18 @@ export class EventWriter {
 
   scalar(tag: string, value: number, step: number): void {
     this.#write({ wall_time: Date.now() / 1000, step, summary: { value: [{ tag, simple_value: value }] } });
+  }
+
+  /**
+   * A plugin's summary (TensorBoard's HParams plugin, say): an empty float tensor whose
+   * metadata carries the plugin's serialized data, as TensorBoard's own summary writers make it.
+   */
+  pluginSummary(tag: string, pluginName: string, content: Uint8Array, step = 0): void {
+    this.#write({
+      wall_time: Date.now() / 1000,
+      step,
+      summary: { value: [{ tag, metadata: { plugin_data: { plugin_name: pluginName, content } }, tensor: { dtype: 1, tensor_shape: { dim: [{}] } } }] },
+    });
   }
 
   /** A histogram of values (weights, gradients) with `bins` equal-width buckets. */
