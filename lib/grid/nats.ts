@@ -76,7 +76,7 @@ export class NatsExecutor implements GridExecutor {
       const byIndex = new Map(jobs.map((j) => [j.index, j]));
       const attempts = new Map<number, number>();
       const done = new Set<number>();
-      const states = await js.consumers.get(n.states, { filter_subjects: [`torchloop.gridstate.${grid.name}.run.>`] });
+      const states = await js.consumers.get(n.states, { filter_subjects: `torchloop.gridstate.${grid.name}.run.>` });
       const messages = await states.consume();
       for (const job of jobs) await js.publish(n.subject, encode(job), { msgID: `${grid.name}-${job.index}` });
       if (jobs.length === 0) return;
@@ -86,7 +86,8 @@ export class NatsExecutor implements GridExecutor {
         if (!job || done.has(s.index)) continue; // a late message of a finished run
         if (s.type === 'started') {
           const before = attempts.get(s.index) ?? 0;
-          if (before > 0 && s.attempt > before) events.requeued({ ...job, attempt: s.attempt }, `attempt ${before} went silent (no heartbeat within ${this.ackWaitMs / 1000} s: its worker was lost)`);
+          // A later delivery means the earlier attempt's worker went silent (JetStream redelivers after ackWait).
+          if (s.attempt > 1 && s.attempt > before) events.requeued({ ...job, attempt: s.attempt }, `attempt ${s.attempt - 1} went silent (no heartbeat within ${this.ackWaitMs / 1000} s: its worker was lost)`);
           attempts.set(s.index, s.attempt);
           events.started({ ...job, attempt: s.attempt }, s.worker);
         } else if (s.type === 'epoch') {
@@ -169,8 +170,8 @@ export async function serveNats(o: NatsWorkerOptions): Promise<number> {
         continue;
       }
       held = m;
-      log(`worker ${worker}: ${job.id} attempt ${job.attempt} started`);
       await js.publish(n.state(job.index), encode({ type: 'started', index: job.index, attempt: job.attempt, worker } satisfies State));
+      log(`worker ${worker}: ${job.id} attempt ${job.attempt} started`);
       // Between batches (training runs on this thread): tell JetStream the run is alive, and let the socket flush.
       let lastBeat = Date.now();
       const result = await executeRun(job, {
