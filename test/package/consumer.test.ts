@@ -3,7 +3,7 @@
 // once), then use it as users do. The libtorch project installs against a pip torch that
 // python3 imports; the 1.13 project against Debian's libtorch-dev (the system's).
 import { execFileSync, spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -178,6 +178,18 @@ try { DatabaseManager.open('x.sqlite', { fields: [{ name: 'a', shape: [1] }] });
       const r = JSON.parse(ok('npx', ['torchloop', 'generate', `${name}.yaml`, '--json']));
       expect(r.samples).toBe(48);
     }
+  }, 600_000);
+
+  // After the test above (better-sqlite3 is installed): a grid in local worker processes and a
+  // data-parallel run, both through the installed bin (workers and ranks start it again).
+  it.runIf(build === 'main')('npx torchloop grid --workers 2 and torchloop train --nproc 2 run from the installed package', () => {
+    writeFileSync(path.join(app, 'exp.yaml'), 'environment:\n  options: { nodes: 4, iterations: 10 }\ndatabase:\n  file: data/chain.sqlite\nnetwork:\n  mlp: { sizes: [4, 16, 4] }\ntraining:\n  epochs: 2\n  batchSize: 16\n  batchesPerEpoch: 4\nvalidation:\n  samples: 32\nstats:\n  histogramsEvery: 0\n  plots: false\n');
+    writeFileSync(path.join(app, 'grid.yaml'), 'name: consumer\nbase: exp.yaml\noutput: grid\nproduct:\n  optimizer.lr: [1.0e-3, 3.0e-3]\nseeds: [0, 1]\n');
+    const g = JSON.parse(ok('npx', ['torchloop', 'grid', 'grid.yaml', '--workers', '2', '--json']).trim().split('\n').pop()!);
+    expect(g.runs.map((r: { status: string }) => r.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect(existsSync(path.join(app, 'grid', 'summary.md'))).toBe(true);
+    const t = JSON.parse(ok('npx', ['torchloop', 'train', 'exp.yaml', '--nproc', '2', '--output', 'ddp', '--json']).trim().split('\n').pop()!);
+    expect(t.epochs).toBe(2);
   }, 600_000);
 });
 
