@@ -18,7 +18,8 @@ import { Model } from '../model.ts';
 import { version } from '../runtime.ts';
 import { environmentModule, loadExperiment, resolvePath, writeResolved } from '../learn/config.ts';
 import { TrainingPipeline, runEvaluation, runPrediction } from '../learn/pipelines.ts';
-import { exitWithLauncher, launch, prepareData, rankFromEnv } from '../learn/data-parallel.ts';
+import { exitWithLauncher, launch, prepareData, rankFromEnv, withLock } from '../learn/data-parallel.ts';
+import { ProcessGroup } from '../train/distributed.ts';
 import { runGrid } from '../grid/grid.ts';
 import { serveIpc } from '../grid/local.ts';
 import { serveNats } from '../grid/nats.ts';
@@ -87,7 +88,9 @@ export async function main(argv: string[]): Promise<void> {
       const rank = rankFromEnv();
       if (!rank && (o.nproc !== undefined || Number(o.nnodes) > 1)) {
         // The launcher: the data first, then the ranks (this same command, with the rank in its environment).
-        await prepareData(exp);
+        const dp = ProcessGroup.available();
+        if (!dp.available) throw new TorchError('ERR_UNSUPPORTED', `Data-parallel training is not available: ${dp.why}`);
+        await withLock(`${resolvePath(exp, exp.database.file)}.torchloop-lock`, () => prepareData(exp));
         const args = ['train', config, ...Object.entries(overrides).flatMap(([k, v]) => [`--${k}`, v]), ...(o.resume ? ['--resume', o.resume] : []), ...(o.json ? ['--json'] : [])];
         await launch({ nproc: Number(o.nproc ?? 1), nnodes: Number(o.nnodes), nodeRank: Number(o.nodeRank), master: o.master, timeoutMs: exp.distributed.timeoutSeconds * 1000, command: [process.execPath, ...process.execArgv, process.argv[1], ...args] });
         return;

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { validateExperiment, resolvePath } from '../learn/config.ts';
-import { prepareData } from '../learn/data-parallel.ts';
+import { prepareData, withLock } from '../learn/data-parallel.ts';
 import type { GridExecutor } from './executor.ts';
 import { LocalExecutor } from './local.ts';
 import { NatsExecutor } from './nats.ts';
@@ -75,7 +75,7 @@ export async function runGrid(file: string, o: GridOptions = {}): Promise<GridRe
     const db = resolvePath(exp, exp.database.file);
     if (prepared.has(db)) continue;
     prepared.add(db);
-    const added = await prepareData(exp);
+    const added = await withLock(`${db}.torchloop-lock`, () => prepareData(exp));
     if (added.training + added.validation > 0) progress.line(`data: ${added.training} training and ${added.validation} validation samples into ${db}`);
   }
   const executor: GridExecutor = o.nats ? new NatsExecutor(o.nats, { ackWaitMs: o.ackWaitMs }) : new LocalExecutor(o.workers ?? 1);

@@ -3,12 +3,11 @@
  * ordinary TrainingPipeline into its run folder. A retried run (its worker was lost) resumes
  * from the run folder's last checkpoint when the folder is here, which continues exactly.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { TorchError } from '../errors.ts';
 import { resolvePath, validateExperiment } from '../learn/config.ts';
-import { prepareData } from '../learn/data-parallel.ts';
+import { prepareData, withLock } from '../learn/data-parallel.ts';
 import { TrainingPipeline } from '../learn/pipelines.ts';
 import type { GridJob } from './spec.ts';
 
@@ -41,37 +40,6 @@ export interface RunOptions {
   /** Called between batches at most every `everyMs` (the worker's heartbeat; it may await). */
   onAlive?: () => void | Promise<void>;
   onEpoch?: (epoch: number, valLoss: number | null) => void;
-}
-
-/**
- * A lock file beside the database so that runs sharing one prepare it once: created with O_EXCL,
- * holding the owner's pid; a lock whose owner has died is taken over.
- */
-async function withLock<T>(file: string, body: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = Number(readFileSync(file, 'utf8') || 0);
-      let alive = owner > 0;
-      try {
-        if (alive) process.kill(owner, 0);
-      } catch {
-        alive = false;
-      }
-      if (!alive && Date.now() - statSync(file).mtimeMs > 1000) rmSync(file, { force: true });
-      await sleep(200);
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    rmSync(file, { force: true });
-  }
 }
 
 export async function executeRun(job: GridJob, o: RunOptions): Promise<RunResult> {

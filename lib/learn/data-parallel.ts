@@ -7,7 +7,8 @@
  * and the launcher exits with an error that names the rank and how it ended.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer } from 'node:net';
 import { TorchError } from '../errors.ts';
 import type { Batch } from '../data/environment-manager.ts';
@@ -76,6 +77,37 @@ export function shard(batch: Batch, fields: Field[], rank: Pick<RankInfo, 'rank'
     if (a) values[f.name] = a.subarray(start * f.size, (start + size) * f.size) as typeof a;
   }
   return { ...batch, values, size };
+}
+
+/**
+ * A lock file beside the database so that runs sharing one prepare it once: created with O_EXCL,
+ * holding the owner's pid; a lock whose owner has died is taken over.
+ */
+export async function withLock<T>(file: string, body: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number(readFileSync(file, 'utf8') || 0);
+      let alive = owner > 0;
+      try {
+        if (alive) process.kill(owner, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive && Date.now() - statSync(file).mtimeMs > 1000) rmSync(file, { force: true });
+      await sleep(200);
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    rmSync(file, { force: true });
+  }
 }
 
 /** A free TCP port on this machine (for a local rendezvous). */

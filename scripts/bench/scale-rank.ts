@@ -24,5 +24,14 @@ const t0 = performance.now();
 for (let i = 0; i < steps; i++) trainer.stepSync([x], y);
 group?.barrier();
 const seconds = (performance.now() - t0) / 1000;
-if (rank.rank === 0) console.log(JSON.stringify({ samplesPerSecond: (steps * B) / seconds, msPerStep: (seconds * 1000) / steps, buckets }));
+// The all-reduce alone: M3's gradients (2.1 M floats) summed across the group, as the reducer does.
+let allreduceMs = 0;
+if (group) {
+  const grads = new Float32Array(Object.values(model.parameters()).reduce((a, t) => a + t.numel, 0));
+  group.allreduce(grads);
+  const t1 = performance.now();
+  for (let i = 0; i < 20; i++) group.allreduce(grads);
+  allreduceMs = (performance.now() - t1) / 20;
+}
+if (rank.rank === 0) console.log(JSON.stringify({ samplesPerSecond: (steps * B) / seconds, msPerStep: (seconds * 1000) / steps, buckets, allreduceMs }));
 group?.dispose();

@@ -49,7 +49,7 @@ for (let r = 0; r < rounds; r++) {
 
 // Data-parallel M3.
 const rank = path.join(root, 'scripts/bench/scale-rank.ts');
-async function ddp(nproc: number, threads: number, bucketCapMB: number): Promise<{ samplesPerSecond: number; buckets: number }> {
+async function ddp(nproc: number, threads: number, bucketCapMB: number): Promise<{ samplesPerSecond: number; msPerStep: number; buckets: number; allreduceMs: number }> {
   let out = '';
   const sink = new (await import('node:stream')).Writable({ write(c, _e, cb) { out += c; cb(); } });
   if (nproc === 1) {
@@ -65,20 +65,23 @@ const configs = [
   { id: '2 processes, 1 thread each (25 MB buckets)', nproc: 2, threads: 1, cap: 25 },
   { id: '2 processes, 1 thread each (1 MB buckets)', nproc: 2, threads: 1, cap: 1 },
 ];
-const train: Record<string, { samples: number[]; buckets: number }> = {};
+const train: Record<string, { samples: number[]; ms: number[]; allreduce: number[]; buckets: number }> = {};
 for (let r = 0; r < rounds; r++) {
   for (const c of configs) {
     const res = await ddp(c.nproc, c.threads, c.cap);
-    (train[c.id] ??= { samples: [], buckets: res.buckets }).samples.push(res.samplesPerSecond);
-    console.log(`  M3 round ${r + 1}, ${c.id}: ${res.samplesPerSecond.toFixed(0)} samples/s${res.buckets ? ` (${res.buckets} buckets)` : ''}`);
+    const t = (train[c.id] ??= { samples: [], ms: [], allreduce: [], buckets: res.buckets });
+    t.samples.push(res.samplesPerSecond);
+    t.ms.push(res.msPerStep);
+    t.allreduce.push(res.allreduceMs);
+    console.log(`  M3 round ${r + 1}, ${c.id}: ${res.samplesPerSecond.toFixed(0)} samples/s, ${res.msPerStep.toFixed(1)} ms/step${res.buckets ? ` (${res.buckets} buckets; an all-reduce of all gradients alone: ${res.allreduceMs.toFixed(1)} ms)` : ''}`);
   }
 }
 const one = median(train[configs[0].id].samples);
-const rows = configs.map((c) => ({ config: c.id, samplesPerSecond: median(train[c.id].samples), buckets: train[c.id].buckets, efficiency: median(train[c.id].samples) / (c.nproc * c.threads * one) }));
+const rows = configs.map((c) => ({ config: c.id, samplesPerSecond: median(train[c.id].samples), msPerStep: median(train[c.id].ms), allreduceMs: median(train[c.id].allreduce), buckets: train[c.id].buckets, efficiency: median(train[c.id].samples) / (c.nproc * c.threads * one), spread: [Math.min(...train[c.id].samples), Math.max(...train[c.id].samples)] }));
 const gridRows = [1, 2].map((w) => ({ workers: w, runsPerMinute: median(grid[String(w)]) }));
 console.log('\ngrid of 8 runs (median runs/min):');
 for (const g of gridRows) console.log(`  ${g.workers} worker(s): ${g.runsPerMinute.toFixed(1)}  (x${(g.runsPerMinute / gridRows[0].runsPerMinute).toFixed(2)})`);
 console.log('\nM3 training, global batch 64 (median samples/s; efficiency = samples/s / (cores used x 1-process samples/s)):');
-for (const r of rows) console.log(`  ${r.config}: ${r.samplesPerSecond.toFixed(0)}  efficiency ${(r.efficiency * 100).toFixed(0)}%`);
+for (const r of rows) console.log(`  ${r.config}: ${r.samplesPerSecond.toFixed(0)} (rounds ${r.spread.map((v) => v.toFixed(0)).join(' to ')}), ${r.msPerStep.toFixed(1)} ms/step, efficiency ${(r.efficiency * 100).toFixed(0)}%${r.allreduceMs ? `, all-reduce alone ${r.allreduceMs.toFixed(1)} ms` : ''}`);
 mkdirSync(path.join(root, 'bench-results'), { recursive: true });
 writeFileSync(path.join(root, 'bench-results', 'scale.json'), JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, rounds, steps, grid: gridRows, training: rows }, null, 2));

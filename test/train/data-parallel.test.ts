@@ -29,9 +29,10 @@ checkpoint: { saveFrequency: 0, best: false }
 distributed: { timeoutSeconds: 15 }
 `;
 
-async function train(out: string, ...args: string[]): Promise<{ report: { epochs: number; bestValLoss: number }; stderr: string }> {
+async function train(out: string, ...args: string[]): Promise<{ report: { epochs: number; bestValLoss: number } | null; stderr: string }> {
   const r = await run(process.execPath, [BIN, 'train', path.join(dir, 'exp.yaml'), '--output', out, '--json', ...args], { cwd: dir, encoding: 'utf8' });
-  return { report: JSON.parse(r.stdout.trim().split('\n').pop()!), stderr: r.stderr };
+  // A launcher without rank 0 prints no report.
+  return { report: r.stdout.trim() ? JSON.parse(r.stdout.trim().split('\n').pop()!) : null, stderr: r.stderr };
 }
 
 function parameters(file: string): Record<string, Float32Array> {
@@ -93,10 +94,10 @@ describe.runIf(available.available)('data-parallel training (c10d, Gloo)', () =>
     const two = await train(path.join(dir, 'two'), '--nproc', '2');
     expect(two.stderr).toMatch(/\[launcher\] rank 1\/2: pid \d+/);
     const one = await train(path.join(dir, 'one'), '--database.source', 'load');
-    expect(two.report.epochs).toBe(5);
+    expect(two.report!.epochs).toBe(5);
     const diff = maxDiff(parameters(path.join(dir, 'two/checkpoints/last.pt')), parameters(path.join(dir, 'one/checkpoints/last.pt')));
     expect(diff).toBeLessThan(1e-5); // float32 rounding of a mean of shard means, over 100 Adam steps
-    expect(two.report.bestValLoss).toBeCloseTo(one.report.bestValLoss, 5);
+    expect(two.report!.bestValLoss).toBeCloseTo(one.report!.bestValLoss, 5);
     // One events file, one stats.csv: rank 0's.
     const files = execFileSync('find', [path.join(dir, 'two'), '-type', 'f'], { encoding: 'utf8' }).trim().split('\n');
     expect(files.filter((f) => f.includes('tfevents')).length).toBe(1);
@@ -105,9 +106,20 @@ describe.runIf(available.available)('data-parallel training (c10d, Gloo)', () =>
   it('a run resumes with another process count: 2 processes for 2 epochs, then 1 for 3, as 5 epochs in one', async () => {
     await train(path.join(dir, 'first'), '--nproc', '2', '--training.epochs', '2');
     const resumed = await train(path.join(dir, 'first'), '--resume', path.join(dir, 'first/checkpoints/last.pt'), '--database.source', 'load');
-    expect(resumed.report.epochs).toBe(3);
+    expect(resumed.report!.epochs).toBe(3);
     const straight = path.join(dir, 'one/checkpoints/last.pt');
     expect(maxDiff(parameters(path.join(dir, 'first/checkpoints/last.pt')), parameters(straight))).toBeLessThan(1e-5);
+  });
+
+  it('--nnodes 2: two launchers (one per "machine", here both on loopback) train one model, as --nproc 2 does', async () => {
+    const { freePort } = await import('../../lib/learn/data-parallel.ts');
+    const master = `127.0.0.1:${await freePort()}`;
+    const node = (r: number) => train(path.join(dir, 'nodes'), '--nproc', '1', '--nnodes', '2', '--node-rank', String(r), '--master', master).catch((e) => ({ report: null, stderr: String(e.stderr ?? e) }));
+    const [n0, n1] = await Promise.all([node(0), node(1)]);
+    expect(n0.stderr).toMatch(/\[launcher\] rank 0\/2/);
+    expect(n1.stderr).toMatch(/\[launcher\] rank 1\/2/);
+    expect(n0.report?.epochs).toBe(5);
+    expect(maxDiff(parameters(path.join(dir, 'nodes/checkpoints/last.pt')), parameters(path.join(dir, 'two/checkpoints/last.pt')))).toBe(0);
   });
 
   it('a rank that dies stops the others with ERR_DISTRIBUTED; the launcher names it and exits 1', async () => {
