@@ -83,7 +83,7 @@ export async function runGrid(file: string, o: GridOptions = {}): Promise<GridRe
   const records = new Map<string, RunRecord>();
   const redone = new Map<string, string[]>();
   const t0 = performance.now();
-  progress.line(`grid ${grid.name}: ${grid.jobs.length} runs, ${o.nats ? `NATS work queue at ${o.nats}` : `${o.workers ?? 1} local worker(s)`}`);
+  progress.line(`grid ${grid.name}: ${grid.jobs.length} runs, ${o.nats ? `NATS work queue at ${o.nats}; workers: torchloop worker --nats ${o.nats} --grid ${grid.name}` : `${o.workers ?? 1} local worker(s)`}`);
   await executor.run(grid, grid.jobs, {
     started(job, worker) {
       progress.pending.delete(job.id);
