@@ -22,19 +22,11 @@ export interface RemoteOptions {
   dataset: string;
 }
 
-// The NATS client is an optional dependency, loaded on first use (grids use it too).
-export function nats(feature = 'Remote environments') {
-  const transport = optional<typeof import('@nats-io/transport-node')>('@nats-io/transport-node', `${feature} (NATS)`);
-  const js = optional<typeof import('@nats-io/jetstream')>('@nats-io/jetstream', `${feature} (NATS JetStream)`);
-  return {
-    connect: transport.connect,
-    natsHeaders: transport.headers,
-    nanos: transport.nanos,
-    jetstream: js.jetstream,
-    jetstreamManager: js.jetstreamManager,
-    AckPolicy: js.AckPolicy,
-    RetentionPolicy: js.RetentionPolicy,
-  };
+// The NATS client is an optional dependency, loaded on first use.
+function nats() {
+  const transport = optional<typeof import('@nats-io/transport-node')>('@nats-io/transport-node', 'Remote environments (NATS)');
+  const js = optional<typeof import('@nats-io/jetstream')>('@nats-io/jetstream', 'Remote environments (NATS JetStream)');
+  return { connect: transport.connect, natsHeaders: transport.headers, jetstream: js.jetstream, jetstreamManager: js.jetstreamManager, AckPolicy: js.AckPolicy };
 }
 
 function names(dataset: string) {
@@ -59,11 +51,10 @@ async function ensureStream(nc: NatsConnection, dataset: string): Promise<void> 
   }
 }
 
-/** A connection to the NATS server(s), or ERR_RUNTIME saying which could not be reached. */
-export async function connectTo(options: Pick<RemoteOptions, 'servers'>, name = 'torchloop', feature?: string): Promise<NatsConnection> {
-  const { connect } = nats(feature);
+async function connectTo(options: RemoteOptions): Promise<NatsConnection> {
+  const { connect } = nats();
   try {
-    return await connect({ servers: options.servers, name });
+    return await connect({ servers: options.servers, name: 'torchloop' });
   } catch (e) {
     throw new TorchError('ERR_RUNTIME', `Cannot reach the NATS server at ${options.servers}: ${(e as Error).message}`);
   }

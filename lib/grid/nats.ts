@@ -14,13 +14,20 @@
  */
 import { hostname } from 'node:os';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { TorchError } from '../errors.ts';
-import { connectTo as connectNats, nats as natsClient } from '../data/remote.ts';
+import { optional } from '../optional.ts';
 import { MAX_ATTEMPTS, type GridEvents, type GridExecutor } from './executor.ts';
 import { executeRun, type RunResult } from './run.ts';
 import type { Grid, GridJob } from './spec.ts';
 
 type State = { type: 'started'; index: number; attempt: number; worker: string } | { type: 'epoch'; index: number; epoch: number; valLoss: number | null } | { type: 'result'; index: number; result: RunResult };
+
+function nats() {
+  const transport = optional<typeof import('@nats-io/transport-node')>('@nats-io/transport-node', 'Grids over NATS');
+  const js = optional<typeof import('@nats-io/jetstream')>('@nats-io/jetstream', 'Grids over NATS (JetStream)');
+  return { connect: transport.connect, nanos: transport.nanos, jetstream: js.jetstream, jetstreamManager: js.jetstreamManager, AckPolicy: js.AckPolicy, RetentionPolicy: js.RetentionPolicy, DeliverPolicy: js.DeliverPolicy };
+}
 
 export function gridNames(grid: string) {
   if (!/^[A-Za-z0-9_-]+$/.test(grid)) throw new TorchError('ERR_ARGUMENT', `Expected a grid name of letters, digits, - and _ but received '${grid}'`);
@@ -31,6 +38,14 @@ export function gridNames(grid: string) {
     state: (index: number) => `torchloop.gridstate.${grid}.run.${index}`,
     end: `torchloop.gridstate.${grid}.end`,
   };
+}
+
+async function connectTo(servers: string): Promise<NatsConnection> {
+  try {
+    return await nats().connect({ servers, name: 'torchloop-grid' });
+  } catch (e) {
+    throw new TorchError('ERR_RUNTIME', `Cannot reach the NATS server at ${servers}: ${(e as Error).message}`);
+  }
 }
 
 const encode = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -47,9 +62,9 @@ export class NatsExecutor implements GridExecutor {
   }
 
   async run(grid: Grid, jobs: GridJob[], events: GridEvents): Promise<void> {
-    const { jetstream, jetstreamManager, AckPolicy, RetentionPolicy, nanos } = natsClient('Grids');
+    const { jetstream, jetstreamManager, AckPolicy, RetentionPolicy, nanos } = nats();
     const n = gridNames(grid.name);
-    const nc = await connectNats({ servers: this.servers }, 'torchloop-grid', 'Grids');
+    const nc = await connectTo(this.servers);
     try {
       const jsm = await jetstreamManager(nc);
       // A grid run starts afresh: the queue and the states of an earlier run of this grid go.
@@ -108,11 +123,11 @@ export interface NatsWorkerOptions {
  * Resolves to the number of runs it finished.
  */
 export async function serveNats(o: NatsWorkerOptions): Promise<number> {
-  const { jetstream, jetstreamManager } = natsClient('Grids');
+  const { jetstream, jetstreamManager } = nats();
   const n = gridNames(o.grid);
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const worker = `${hostname()}:${process.pid}`;
-  const nc = await connectNats({ servers: o.servers }, 'torchloop-grid', 'Grids');
+  const nc = await connectTo(o.servers);
   let finishedRuns = 0;
   let held: { nak(): void } | null = null;
   const stop = () => {
