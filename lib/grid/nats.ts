@@ -98,8 +98,9 @@ export class NatsExecutor implements GridExecutor {
           if (done.size === jobs.length) break;
         }
       }
+      // The end marker tells workers to leave. The (now empty) work queue stays until this grid
+      // runs again: deleting it here would fail a worker's last ack still in flight.
       await js.publish(n.end, encode({ finished: true }));
-      await jsm.streams.delete(n.stream).catch(() => undefined);
     } finally {
       await nc.drain().catch(() => undefined);
     }
@@ -160,13 +161,13 @@ export async function serveNats(o: NatsWorkerOptions): Promise<number> {
       const previous = await jsm.streams.getMessage(n.states, { last_by_subj: n.state(job.index) }).catch(() => null);
       if (previous?.json<State>().type === 'result') {
         log(`worker ${worker}: ${job.id} already has a result; acknowledging the redelivery`);
-        await m.ackAck();
+        await m.ackAck().catch(() => undefined);
         continue;
       }
       if (job.attempt > MAX_ATTEMPTS) {
         const failed: RunResult = { id: job.id, status: 'failed', attempt: job.attempt - 1, bestValLoss: null, bestEpoch: null, epochs: 0, stoppedEarly: false, resumedFrom: null, seconds: 0, worker, output: '', curve: [], error: `its workers were lost ${MAX_ATTEMPTS} times; gave up` };
         await js.publish(n.state(job.index), encode({ type: 'result', index: job.index, result: failed } satisfies State));
-        await m.ackAck();
+        await m.ackAck().catch(() => undefined);
         continue;
       }
       held = m;
@@ -189,7 +190,9 @@ export async function serveNats(o: NatsWorkerOptions): Promise<number> {
       });
       // The result first, then the ack: dying in between leaves a redelivery that finds the result.
       await js.publish(n.state(job.index), encode({ type: 'result', index: job.index, result } satisfies State));
-      await m.ackAck();
+      // The result is published: an ack that fails now (the server went away, or the grid ended
+      // meanwhile) costs at most a redelivery, which the result above makes a no-op.
+      await m.ackAck().catch((e: Error) => log(`worker ${worker}: ${job.id}: ack failed (${e.message}); a redelivery will find its result`));
       held = null;
       finishedRuns++;
       log(`worker ${worker}: ${job.id} ${result.status}${result.error ? ` (${result.error})` : ''}`);
