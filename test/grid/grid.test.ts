@@ -4,12 +4,12 @@
  * summary read back, and the HParams data read by real TensorBoard (its HTTP API).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TorchError } from '../../lib/index.ts';
 import { loadGrid } from '../../lib/grid/spec.ts';
+import { experimentDir } from '../helpers/experiment.ts';
 import { natsAvailable, startNats } from '../helpers/nats.ts';
 
 const BIN = path.resolve('bin/torchloop.mjs');
@@ -85,10 +85,7 @@ function checkSummary(out: string, killedRun: string): Row[] {
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'tl-grid-'));
-  cpSync(path.resolve('demo/learn/spring-chain.yaml'), path.join(dir, 'spring-chain.yaml'));
-  cpSync(path.resolve('demo/learn/base.yaml'), path.join(dir, 'base.yaml'));
-  writeFileSync(path.join(dir, 'exp.yaml'), EXP);
+  dir = experimentDir('tl-grid-', EXP);
 });
 
 describe('grid files', () => {

@@ -3,14 +3,13 @@
  * it: `torchloop train exp.yaml --nproc 2`, real processes on loopback.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Model, ProcessGroup, Tensor, TorchError, Trainer, nn } from '../../lib/index.ts';
 import { shard } from '../../lib/learn/data-parallel.ts';
 import { version } from '../../lib/runtime.ts';
+import { experimentDir } from '../helpers/experiment.ts';
 
 const run = promisify(execFile);
 const BIN = path.resolve('bin/torchloop.mjs');
@@ -48,10 +47,7 @@ function maxDiff(a: Record<string, Float32Array>, b: Record<string, Float32Array
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'tl-ddp-'));
-  cpSync(path.resolve('demo/learn/spring-chain.yaml'), path.join(dir, 'spring-chain.yaml'));
-  cpSync(path.resolve('demo/learn/base.yaml'), path.join(dir, 'base.yaml'));
-  writeFileSync(path.join(dir, 'exp.yaml'), EXP);
+  dir = experimentDir('tl-ddp-', EXP);
 });
 
 describe('shards', () => {
