@@ -172,7 +172,10 @@ ArchiveInfo readZip(const char* data, size_t size, const ValidationLimits& limit
     at += 46 + nameLen + extraLen + commentLen;
   }
   if (at != cdOffset + cdSize) fail(at, "the central directory holds more than its " + std::to_string(entries) + " records");
-  if (!info.has("data.pkl")) fail(eocd, "no data.pkl record: not a TorchScript archive");
+  if (!info.has("data.pkl")) {
+    if (info.has("model.json")) throw LegacyArchive(info.prefix + "model.json");
+    fail(eocd, "no data.pkl record: not a TorchScript archive");
+  }
   return info;
 }
 
@@ -619,15 +622,26 @@ void scanSource(std::string_view src, const std::string& where, const Validation
   }
 }
 
-// Class bodies of the generated code hold what torch.jit.save writes there, and nothing else:
-// annotated attributes and constants (name : T [= v]), methods, __parameters__, __buffers__
-// and __annotations__[...] lists, and NAME = value in an Enum. libtorch 1.13's importer crashes
-// on other class-level statements.
+// Class bodies of the generated code hold what torch.jit.save writes there, and nothing else.
+// From PythonPrintImpl::printClass / printNamedType (torch/csrc/jit/serialization/
+// python_print.cpp, the same forms in 1.13 and 2.x):
+//  - a module: __parameters__ = [...], __buffers__ = [...], and when it has scripted hooks
+//    __forward_pre_hooks__ = [...] and __forward_hooks__ = [...];
+//  - attributes: `name : T`, or for a name that is not an identifier (ParameterList,
+//    ModuleList, ...) `__annotations__["0"] = T`, the first of those preceded by
+//    `__annotations__ = []` when it is the class's first attribute;
+//  - constants: `name : Final[T] = value`; NamedTuple fields: `name : T`;
+//  - methods and hooks (`def`), an interface's `def ...:` with its `pass`;
+//  - an Enum's `NAME = value`.
+// libtorch 1.13's importer (import_source.cpp) crashes on other class-level statements.
 void checkClassBodies(std::string_view src, const std::string& where) {
   struct Scope {
     size_t indent;
     long body = -1;
     bool isEnum;
+  };
+  auto isModuleList = [](std::string_view name) {
+    return name == "__parameters__" || name == "__buffers__" || name == "__forward_pre_hooks__" || name == "__forward_hooks__";
   };
   std::vector<Scope> scopes;
   size_t line = 0;
@@ -648,10 +662,12 @@ void checkClassBodies(std::string_view src, const std::string& where) {
       size_t after = t.find_first_not_of(' ', word);
       char next = after == std::string_view::npos ? '\0' : t[after];
       std::string_view name = t.substr(0, word);
+      std::string_view rest = after == std::string_view::npos ? std::string_view() : t.substr(after);
+      while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\r')) rest.remove_suffix(1);
       bool ok = t.rfind("def ", 0) == 0 || t.rfind("class ", 0) == 0 || t[0] == '@' || t == "pass" || t == "..." ||
                 (word > 0 && next == ':') ||
-                ((name == "__parameters__" || name == "__buffers__") && next == '=') ||
-                (name == "__annotations__" && next == '[') ||
+                (isModuleList(name) && next == '=') ||
+                (name == "__annotations__" && (next == '[' || rest == "= []")) ||
                 (scopes.back().isEnum && word > 0 && next == '=');
       if (!ok) throw ValidationError(where, line, "a class-level statement that torch.jit.save does not write: " + std::string(t.substr(0, 60)));
     }

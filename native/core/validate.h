@@ -54,6 +54,14 @@ class ValidationError : public std::runtime_error {
   uint64_t offset_;
 };
 
+// A TorchScript archive of format version 1 (model.json, written by PyTorch 1.0 to 1.3), which
+// libtorch no longer reads.
+class LegacyArchive : public ValidationError {
+ public:
+  explicit LegacyArchive(std::string record)
+      : ValidationError(std::move(record), 0, "a legacy TorchScript archive (format version 1, model.json)") {}
+};
+
 struct ArchiveRecord {
   std::string name;      // without the archive's top folder, e.g. "data.pkl", "data/0"
   uint64_t offset = 0;   // of the data in the file
