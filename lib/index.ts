@@ -6,7 +6,7 @@
 export { TorchError, type TorchErrorCode } from './errors.ts';
 export { Tensor, DTYPES, type DType, type TypedArray } from './tensor.ts';
 export { Model, type LoadOptions, type ModelSource, type MethodSignature, type ArgumentSignature, type Value, type Argument } from './model.ts';
-export { version, cudaAvailable, setNumThreads, getNumThreads, manualSeed, type VersionInfo } from './runtime.ts';
+export { version, cudaAvailable, setNumThreads, getNumThreads, manualSeed, loadLibrary, type VersionInfo } from './runtime.ts';
 export { Entity, type OutputSpec } from './realtime/entity.ts';
 export { TorchEntity, type TorchEntityOptions, type WarmupOptions, type WarmupReport } from './realtime/torch-entity.ts';
 export { Signal, InputSignal, OutputSignal, ScalarSignal, plug, unplug, type SignalArray, type SignalInput, type SignalSpec, type ComputeFn } from './realtime/signal.ts';

@@ -136,6 +136,8 @@ interface NativeAddon {
   /** A float32 tensor of the shape, uniform in [low, high), from libtorch's seeded generator. */
   uniform(shape: number[], low: number, high: number): Tensor;
   /** Writes the monotonic clock in ms into buf[index]; allocates nothing. */
+  /** dlopens a library of TorchScript operators (RTLD_GLOBAL); returns the operators it registered. */
+  loadLibrary(path: string): string[];
   stamp(buf: Float64Array, index: number): void;
   /** The ControlLoop's clock (native/core/pacer.h); its stats are written into the views given. */
   NativePacer: new (hz: number, spinUs: number, policy: 'skip' | 'catch-up', meta: Float64Array, jitter: Int32Array, compute: Int32Array, period: Int32Array) => NativePacer;

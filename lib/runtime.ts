@@ -51,6 +51,22 @@ export function setNumThreads(n: number): void {
   native.setNumThreads(n);
 }
 
+/**
+ * Loads a shared library that registers TorchScript operators (a `TORCH_LIBRARY` block), as
+ * `torch.ops.load_library(path)` does in Python: call it before loading a model that uses
+ * them (torchvision's `torchvision::nms`, a `deepmd::` potential, your own ops). The library
+ * must be built against the same libtorch as torchloop (see `version.libtorch`).
+ * Returns the operators it registered (empty when it was loaded before).
+ *
+ * @example
+ * loadLibrary('/opt/my_ops/libmy_ops.so');   // ['my_ops::scale_add']
+ * const m = await Model.load('uses_my_ops.pt');
+ */
+export function loadLibrary(path: string): { path: string; operators: string[] } {
+  if (typeof path !== 'string' || path.length === 0) expected('ERR_ARGUMENT', 'a path to a shared library', 'loadLibrary', path);
+  return { path, operators: native.loadLibrary(path) };
+}
+
 /** Current intra-op thread count. */
 export function getNumThreads(): number {
   return native.runtimeInfo().threads;

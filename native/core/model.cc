@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "errors.h"
+#include "runtime.h"
 #include "validate.h"
 
 namespace torchloop {
@@ -35,6 +36,17 @@ std::string saverOf(const ArchiveInfo& archive, const std::string& raw) {
 }
 
 std::string unknownOperator(const std::string& op, const std::string& where, const std::string& saver) {
+  std::string ns = op.substr(0, op.find("::"));
+  if (!isLibtorchNamespace(ns)) {
+    // An operator of another library (torchvision::nms, deepmd::border_op, my_ops::...): the
+    // library that registers it is not loaded; the libtorch version is not the cause.
+    std::string hint;
+    if (ns == "torchvision") hint = " (torchvision's operators are in torchvision/_C.so of a torchvision built for this libtorch)";
+    else if (ns == "torchaudio") hint = " (torchaudio's are in torchaudio/lib/libtorchaudio.so)";
+    return "it calls " + op + where + ", an operator of the library that registers the '" + ns +
+           "' namespace, which is not loaded" + hint + ". Load that library first, as torch.ops.load_library does in "
+           "Python: loadLibrary('/path/to/lib" + ns + ".so') before Model.load.";
+  }
   return "it calls " + op + where + ", an operator that libtorch " TORCH_VERSION " does not have; the file was saved by " + saver +
          ". Run it with a libtorch at least as new as the PyTorch that saved it (torchloop's default build uses libtorch "
          "2.x; or set LIBTORCH=/path/to/libtorch and rebuild), or save the model again from a PyTorch that matches "
@@ -63,6 +75,11 @@ std::string examine(const std::string& raw, ArchiveInfo& archive) {
   }
   try {
     archive = readArchive(raw.data(), raw.size());
+  } catch (const LegacyArchive&) {
+    return "it is a TorchScript archive of the legacy format version 1 (model.json), written by PyTorch 1.0 "
+           "to 1.3, which libtorch no longer reads. Convert it: load it with torch.jit.load in a PyTorch that "
+           "still reads that format (1.4 to 1.9) and save it again with torch.jit.save, or script the model again "
+           "and save it from a current PyTorch.";
   } catch (const ValidationError& e) {
     return "the zip archive is damaged or truncated (" + e.describe() + "). Copy or save the file again.";
   }

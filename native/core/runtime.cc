@@ -4,10 +4,13 @@
 #include <ATen/Version.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
+#include <torch/csrc/jit/runtime/operator.h>
 
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <set>
+#include <sys/stat.h>
 #include <mutex>
 #include <thread>
 #include <regex>
@@ -124,5 +127,41 @@ void applyRealtimeDefaults() {
 }
 
 void adoptThreadSettings() { at::init_num_threads(); }
+
+namespace {
+std::set<std::string> operatorNames() {
+  std::set<std::string> names;
+  for (const auto& op : torch::jit::getAllOperators()) names.insert(op->schema().name());
+  return names;
+}
+}  // namespace
+
+std::vector<std::string> loadLibrary(const std::string& path) {
+  if (path.find('\0') != std::string::npos) throw Error(Code::Argument, "Expected a path without NUL characters for the library");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw Error(Code::NotFound, "Cannot load the operator library '" + path + "': no such file");
+  }
+  auto before = operatorNames();
+  // RTLD_GLOBAL as torch.ops.load_library: libraries loaded later may use its symbols.
+  if (!dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+    const char* why = dlerror();
+    throw Error(Code::Runtime, "Cannot load the operator library '" + path + "': " + (why ? why : "dlopen failed") +
+                                   ". It must be built against this libtorch (" TORCH_VERSION "), with the same C++ ABI.");
+  }
+  std::vector<std::string> added;
+  for (const auto& name : operatorNames()) {
+    if (!before.count(name)) added.push_back(name);
+  }
+  return added;
+}
+
+bool isLibtorchNamespace(const std::string& ns) {
+  static const std::set<std::string> own = {"aten", "prim", "prims", "quantized", "_quantized", "mkldnn", "mkldnn_prepacked",
+                                            "onednn", "prepacked", "_caffe2", "profiler", "cuda", "_nnapi", "xnnpack",
+                                            "quantized_decomposed", "inductor", "_inductor", "_c10d_functional", "c10d",
+                                            "c10d_functional", "_dtensor", "fbgemm", "cudnn", "_test", "sparse", "upsample"};
+  return own.count(ns) > 0;
+}
 
 }  // namespace torchloop

@@ -1,6 +1,7 @@
 // Process-wide libtorch settings: versions, thread counts, CUDA availability.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace torchloop {
 
@@ -33,5 +34,15 @@ void applyRealtimeDefaults();
 
 // Threads created outside libtorch (worker pools) must adopt the configured count.
 void adoptThreadSettings();
+
+// Loads a shared library that registers TorchScript operators (TORCH_LIBRARY), as
+// torch.ops.load_library does: dlopen with RTLD_GLOBAL, so models loaded afterwards find its
+// operators. Returns the operators it registered ("my_ops::scale_add"); loading a library
+// twice is harmless (the second time registers nothing new).
+std::vector<std::string> loadLibrary(const std::string& path);
+
+// Namespaces of operators libtorch itself registers: a missing operator there means the
+// file comes from a newer PyTorch; any other namespace is a library's (torchvision::, ...).
+bool isLibtorchNamespace(const std::string& ns);
 
 }  // namespace torchloop

@@ -59,6 +59,19 @@ Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// loadLibrary(path): a library of TorchScript operators (torch.ops.load_library); returns
+// the operators it registered.
+Napi::Value LoadLibraryJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsString()) throw Error(Code::Argument, "Expected a path (string) for the library but received " + describeJs(info[0]));
+    auto ops = loadLibrary(info[0].As<Napi::String>().Utf8Value());
+    Napi::Array out = Napi::Array::New(env, ops.size());
+    for (size_t i = 0; i < ops.size(); ++i) out.Set(static_cast<uint32_t>(i), ops[i]);
+    return out;
+  });
+}
+
 // stamp(buf, i): writes the monotonic clock (ms) into a Float64Array slot. Unlike
 // performance.now(), it creates no JS value, so a timed realtime loop stays allocation-free.
 Napi::Value StampJs(const Napi::CallbackInfo& info) {
@@ -120,6 +133,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreadsJs));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeedJs));
   exports.Set("stamp", Napi::Function::New(env, StampJs));
+  exports.Set("loadLibrary", Napi::Function::New(env, LoadLibraryJs));
   exports.Set("uniform", Napi::Function::New(env, UniformJs));
   initPacer(env, exports);
   initProcessGroup(env, exports);
