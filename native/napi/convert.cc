@@ -1,5 +1,7 @@
 #include "convert.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstring>
 
@@ -222,14 +224,47 @@ c10::IValue toIValue(const Napi::Value& v, const c10::TypePtr& type, const std::
       return list;
     }
     case K::TupleType: {
-      const auto& elems = type->expectRef<c10::TupleType>().elements();
-      if (!v.IsArray() || v.As<Napi::Array>().Length() != elems.size()) {
-        throw expected("an array of " + std::to_string(elems.size()) + " (" + type->annotation_str() + ")");
-      }
-      Napi::Array a = v.As<Napi::Array>();
+      const auto& tt = type->expectRef<c10::TupleType>();
+      const auto& elems = tt.elements();
       std::vector<c10::IValue> items;
-      for (uint32_t i = 0; i < a.Length(); ++i) items.push_back(toIValue(a.Get(i), elems[i], what + "[" + std::to_string(i) + "]", keep));
+      // A NamedTuple takes an array of its fields in order, or an object of them by name.
+      const auto& schema = tt.schema();
+      if (schema && v.IsObject() && !v.IsArray() && !v.IsTypedArray()) {
+        Napi::Object o = v.As<Napi::Object>();
+        const auto& fields = schema->arguments();
+        for (size_t i = 0; i < fields.size(); ++i) {
+          if (!o.Has(fields[i].name())) throw expected("an object with field '" + fields[i].name() + "' (" + type->annotation_str() + ")");
+          items.push_back(toIValue(o.Get(fields[i].name()), elems[i], what + "." + fields[i].name(), keep));
+        }
+      } else {
+        if (!v.IsArray() || v.As<Napi::Array>().Length() != elems.size()) {
+          throw expected("an array of " + std::to_string(elems.size()) + (schema ? " or an object of its fields" : "") + " (" +
+                         type->annotation_str() + ")");
+        }
+        Napi::Array a = v.As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length(); ++i) items.push_back(toIValue(a.Get(i), elems[i], what + "[" + std::to_string(i) + "]", keep));
+      }
+      if (schema) return c10::ivalue::Tuple::createNamed(std::move(items), type->expect<c10::TupleType>());
       return c10::ivalue::Tuple::create(std::move(items));
+    }
+    case K::UnionType: {
+      // The first member the value converts to, an integer-valued number trying int first
+      // (as Python passes 3 to Union[int, str] as an int).
+      std::vector<c10::TypePtr> members(type->containedTypes().begin(), type->containedTypes().end());
+      if (v.IsNumber()) {
+        double d = v.As<Napi::Number>().DoubleValue();
+        bool integral = std::floor(d) == d && std::isfinite(d);
+        std::stable_partition(members.begin(), members.end(), [&](const c10::TypePtr& t) {
+          return integral ? t->kind() == K::IntType : t->kind() == K::FloatType;
+        });
+      }
+      for (const auto& m : members) {
+        try {
+          return toIValue(v, m, what, keep);
+        } catch (const Error&) {
+        }
+      }
+      throw expected("a value of " + type->annotation_str());
     }
     case K::DictType: {
       const auto& dt = type->expectRef<c10::DictType>();
