@@ -11,7 +11,8 @@
 //      set), rebuilt when its sources or its libtorch changed; with --test or --bench also a
 //      second addon in build-1.13/ against Debian's libtorch 1.13;
 //   5. fixtures made by real PyTorch: test/fixtures/torch-2.13 by the venv's torch, and
-//      test/fixtures/torch-1.13 by Debian's (/usr/bin/python3); the demo's models.
+//      test/fixtures/torch-1.13 by Debian's (/usr/bin/python3), with the valid-file corpus
+//      (<fixtures>/corpus) and the zoo's outputs; the demo's models.
 // Uses only Node's own modules, so it runs before `npm ci`.
 //
 //   node scripts/setup.mjs [--quiet] [--demo] [--test] [--bench]
@@ -119,6 +120,19 @@ for (const build of BUILDS) {
   const out = build.fixtures;
   const stale = mtime(`${out}/expected.json`) < fixtureScript || (bench && mtime(`${out}/mlp_m3.pt`) < fixtureScript);
   if (stale) run(build.python(), ['scripts/make_fixtures.py', out, ...(bench ? ['--bench'] : [])]);
+}
+// The valid-file corpus (scripts/make_corpus.py): every scriptable torch.nn module, the
+// TorchScript language, traced and frozen modules, and a model calling the operator library
+// the addon build made (test/native/my_ops.cc), each saved by the PyTorch of each build.
+if (both) {
+  const corpusScript = mtime('scripts/make_corpus.py');
+  for (const build of BUILDS) {
+    const opsLib = path.join(build.dir, 'Release', 'libmy_ops.so');
+    const manifest = `${build.fixtures}/corpus/manifest.json`;
+    if (mtime(manifest) < Math.max(corpusScript, mtime(opsLib))) {
+      run(build.python(), ['scripts/make_corpus.py', `${build.fixtures}/corpus`, ...(existsSync(path.join(root, opsLib)) ? ['--ops-lib', opsLib] : [])]);
+    }
+  }
 }
 // The zoo: real TorchScript files others published (../shared/real-models, or TORCHLOOP_ZOO),
 // with the outputs each PyTorch computes on them (scripts/zoo_golden.py), for tests and bench.
