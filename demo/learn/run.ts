@@ -10,6 +10,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { DataGeneration, TrainingPipeline, loadExperiment, runEvaluation, runPrediction, writeResolved } from '../../lib/index.ts';
+import { environmentModule } from '../../lib/learn/config.ts';
 import { splitOverrides } from '../../lib/cli/main.ts';
 
 const { overrides } = splitOverrides(process.argv.slice(2));
@@ -22,7 +23,7 @@ writeResolved(exp);
 
 console.log(`1. generating ${exp.training.batchesPerEpoch} x ${exp.training.batchSize} samples (${exp.environment.workers} workers)`);
 const gen = await new DataGeneration({
-  environment: { module: path.resolve(exp.baseDir, exp.environment.module), exportName: exp.environment.export },
+  environment: { module: environmentModule(exp), exportName: exp.environment.export },
   environmentOptions: exp.environment.options,
   workers: exp.environment.workers,
   seed: exp.seed,

@@ -50,6 +50,11 @@ interface Slot {
   worker: Worker;
   prefetched: { count: number; batch: Promise<Batch> } | null;
   ready: Promise<Field[]>;
+  /** Became ready once: only a worker that ran is replaced when it dies. */
+  started: boolean;
+  /** Why it could not start, when it could not. */
+  failed?: TorchError;
+  exited?: boolean;
   busy: Map<number, { count: number; resolve: (b: Batch) => void; reject: (e: Error) => void }>;
 }
 
@@ -102,8 +107,13 @@ export class EnvironmentManager extends EventEmitter {
       return;
     }
     for (let i = 0; i < o.workers; i++) this.#slots.push(this.#spawn(i, 0));
+    try {
+      await Promise.all(this.#slots.map((s) => s.ready));
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
     this.#fields = await this.#slots[0].ready;
-    await Promise.all(this.#slots.map((s) => s.ready));
   }
 
   #spawn(index: number, generation: number): Slot {
@@ -121,10 +131,16 @@ export class EnvironmentManager extends EventEmitter {
     const worker = isTypeScript(ENTRY.href)
       ? new Worker(`import(${JSON.stringify(tsxApiUrl())}).then((m) => { m.register(); return import(${JSON.stringify(ENTRY.href)}); })`, { eval: true, workerData })
       : new Worker(ENTRY, { workerData });
-    const slot: Slot = { index, generation, worker, busy: new Map(), ready: null as never, prefetched: null };
+    const slot: Slot = { index, generation, worker, busy: new Map(), ready: null as never, started: false, prefetched: null };
     slot.ready = new Promise((resolve, reject) => {
       const onMessage = (msg: { type: string; id: number; fields: Field[]; values: FieldValues; rejected: number; message: string; code?: string; input: FieldValues }) => {
-        if (msg.type === 'ready') resolve(msg.fields);
+        if (msg.type === 'ready') {
+          slot.started = true;
+          resolve(msg.fields);
+        } else if (msg.type === 'startFailed') {
+          const e = new TorchError((msg.code as never) ?? 'ERR_RUNTIME', `environment ${index} did not start: ${msg.message}`);
+          this.#startFailed(slot, e, reject);
+        }
         else if (msg.type === 'samples') {
           const req = slot.busy.get(msg.id);
           slot.busy.delete(msg.id);
@@ -140,7 +156,8 @@ export class EnvironmentManager extends EventEmitter {
       worker.on('message', onMessage);
       worker.once('error', (e) => this.#crashed(slot, e, reject));
       worker.once('exit', (code) => {
-        if (!this.#closed && code !== 0) this.#crashed(slot, new Error(`worker exited with code ${code}`), reject);
+        slot.exited = true;
+        if (!this.#closed && (code !== 0 || !slot.started)) this.#crashed(slot, new Error(`worker exited with code ${code}`), reject);
       });
     });
     return slot;
@@ -159,8 +176,20 @@ export class EnvironmentManager extends EventEmitter {
     }
   }
 
+  #startFailed(slot: Slot, error: TorchError, rejectReady: (e: Error) => void): void {
+    slot.failed = error;
+    rejectReady(error);
+    for (const [, req] of slot.busy) req.reject(error);
+    slot.busy.clear();
+  }
+
   #crashed(slot: Slot, error: Error, rejectReady: (e: Error) => void): void {
-    if (this.#closed || this.#slots[slot.index] !== slot) return;
+    if (this.#closed || this.#slots[slot.index] !== slot || slot.failed) return;
+    if (!slot.started) {
+      // It died before it ran (a crash in its module's top level, say): a replacement would too.
+      this.#startFailed(slot, new TorchError('ERR_RUNTIME', `environment ${slot.index} did not start: ${error.message}`), rejectReady);
+      return;
+    }
     this.crashes++;
     rejectReady(error);
     this.emit('crash', { index: slot.index, generation: slot.generation, error });
@@ -235,7 +264,7 @@ export class EnvironmentManager extends EventEmitter {
     this.#closed = true;
     if (this.#local) await this.#local.close();
     await Promise.all(
-      this.#slots.map(
+      this.#slots.filter((s) => !s.exited).map(
         (s) =>
           new Promise<void>((resolve) => {
             s.worker.once('exit', () => resolve());

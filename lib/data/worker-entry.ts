@@ -15,10 +15,35 @@ const { module, exportName, options, simulationsPerStep, maxWrongSamplesPerStep 
   maxWrongSamplesPerStep: number;
 };
 const port = parentPort!;
-const EnvClass = (await importModule(module))[exportName] as new (o: Record<string, unknown>) => Environment;
-const env = new EnvClass(options);
-await env.create();
-await env.init();
+// A worker that cannot start (its module does not import, has no such export, or the
+// environment's constructor, create() or init() throws) says why once and ends: the manager
+// reports it instead of replacing the worker, which would fail the same way.
+let env: Environment;
+try {
+  env = await startEnvironment();
+} catch (e) {
+  port.postMessage({ type: 'startFailed', message: (e as Error).message, code: (e as { code?: string }).code });
+  port.close();
+  process.exit(0);
+}
+
+async function startEnvironment(): Promise<Environment> {
+  let exports: Record<string, unknown>;
+  try {
+    exports = await importModule(module);
+  } catch (e) {
+    throw Object.assign(new Error(`cannot import the environment module ${module}: ${(e as Error).message}`), { code: 'ERR_NOT_FOUND' });
+  }
+  const EnvClass = exports[exportName] as new (o: Record<string, unknown>) => Environment;
+  if (typeof EnvClass !== 'function') {
+    const found = Object.keys(exports).filter((k) => typeof exports[k] === 'function');
+    throw Object.assign(new Error(`${module} exports no environment class '${exportName}' (its exports: ${found.join(', ') || 'none'})`), { code: 'ERR_NOT_FOUND' });
+  }
+  const made = new EnvClass(options);
+  await made.create();
+  await made.init();
+  return made;
+}
 
 let nextPrediction = 0;
 const pending = new Map<number, { resolve: (v: FieldValues) => void; reject: (e: Error) => void }>();

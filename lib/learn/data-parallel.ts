@@ -7,7 +7,8 @@
  * and the launcher exits with an error that names the rank and how it ended.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer } from 'node:net';
 import { TorchError } from '../errors.ts';
@@ -84,6 +85,7 @@ export function shard(batch: Batch, fields: Field[], rank: Pick<RankInfo, 'rank'
  * holding the owner's pid; a lock whose owner has died is taken over.
  */
 export async function withLock<T>(file: string, body: () => Promise<T>): Promise<T> {
+  mkdirSync(path.dirname(file), { recursive: true }); // the database's folder, on a fresh clone
   for (;;) {
     try {
       const fd = openSync(file, 'wx');
