@@ -35,12 +35,14 @@ export function failing() {
 }
 
 /** A tick that overruns: it busy-waits `ms` from tick 5 on. */
-export function slow(options: { ms: number }) {
+export function slow(options: { ms: number; entered?: Int32Array }) {
   const e = new Entity('slow');
   const out = e.addOutput('sout_t', {
     shape: [1],
     compute: (v, t) => {
       if (t >= 5) {
+        // Tells the test (a SharedArrayBuffer it passed) that the loop thread is inside the tick.
+        if (options.entered) Atomics.store(options.entered, 0, 1);
         const until = performance.now() + options.ms;
         while (performance.now() < until) {
           // a stuck computation

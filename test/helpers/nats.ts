@@ -23,7 +23,7 @@ export async function startNats(): Promise<{ url: string; stop: () => void; proc
   const proc = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${log}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${log}`)), 30_000);
     proc.stderr!.on('data', (d: Buffer) => {
       log += d.toString();
       if (log.includes('Server is ready')) {

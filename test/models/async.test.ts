@@ -17,9 +17,10 @@ describe('async forward runs off the JavaScript thread', () => {
     const elapsed = performance.now() - start;
     clearInterval(timer);
     expect([...y.shape]).toEqual([256, 256]);
-    // A blocked loop would see no tick until the forward ended. Count generously for a noisy VM.
+    // A blocked loop would see no tick until the forward ended. How many it sees depends on
+    // how busy the machine is, so the test asks only that the loop turned during the call.
     expect(elapsed).toBeGreaterThan(50);
-    expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 5 / 4));
+    expect(ticks).toBeGreaterThanOrEqual(2);
   });
 
   it('the async result equals the sync one, and inputs may be dropped by the caller meanwhile', async () => {

@@ -96,7 +96,8 @@ export function build() {
     writeFileSync(path.join(app, 'loop.mjs'), `import { ControlLoop } from 'torchloop';
 const loop = new ControlLoop({ module: new URL('./graph.mjs', import.meta.url), hz: 1000, signals: ['policy.action'] });
 await loop.start();
-await new Promise((r) => setTimeout(r, 400));
+// Waits for the ticks themselves (a busy machine may start the thread late), at most 60 s.
+for (const end = Date.now() + 60_000; loop.stats().ticks <= 100 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
 const action = Array.from(loop.signal('policy.action').value);
 const s = await loop.stop();
 console.log(JSON.stringify({ ticks: s.ticks, gcs: s.gcs, n: action.length, finite: action.every(Number.isFinite) }));

@@ -78,11 +78,14 @@ describe('ControlLoop', () => {
   }, 30_000);
 
   it('stop() during an overrun returns: the stuck tick\'s thread is terminated after stopTimeoutMs', async () => {
-    const loop = new ControlLoop({ module: graphs, export: 'slow', options: { ms: 60_000 }, hz: 1000, stopTimeoutMs: 300 });
+    // The graph flags (in shared memory) when the loop thread is inside its stuck tick: the
+    // test waits for that, not for a time, so a busy machine cannot make stop() come first.
+    const entered = new Int32Array(new SharedArrayBuffer(4));
+    const loop = new ControlLoop({ module: graphs, export: 'slow', options: { ms: 60_000, entered }, hz: 1000, stopTimeoutMs: 300 });
     const warnings: string[] = [];
     loop.on('warning', (w) => warnings.push(w));
     await loop.start();
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => Atomics.load(entered, 0) === 1, 50_000);
     const t0 = Date.now();
     await loop.stop();
     expect(Date.now() - t0).toBeLessThan(10_000);
@@ -97,7 +100,7 @@ describe('ControlLoop', () => {
     expect(s.overruns).toBeGreaterThan(0);
     expect(s.skipped).toBeGreaterThan(0);
     expect(s.worstLateTick).toBeGreaterThanOrEqual(0);
-  }, 30_000);
+  }, 90_000);
 
   it('100,000 ticks of a TorchEntity and a plant: 0 GCs in the loop thread', async () => {
     const loop = new ControlLoop({ module: graphs, export: 'pd', hz: 20_000, spinUs: 20 });
