@@ -33,7 +33,7 @@ class CudaGraph final : public Executor {
     c10::cuda::CUDAStreamGuard guard(stream_);
     // Warm up on the capture stream: the profiling executor settles on its graph, and cuBLAS
     // and cuDNN create their handles and workspaces, none of which may happen during capture.
-    for (int i = 0; i < 3; ++i) once();
+    for (int i = 0; i < 5; ++i) once();
     stream_.synchronize();
     graph_.capture_begin();
     try {
@@ -51,6 +51,10 @@ class CudaGraph final : public Executor {
   }
 
   void run() override {
+    // replay() launches on the current stream: make that the graph's own, which is the one
+    // waited for (launched on the default stream, the step returned before the copies out
+    // were done, and read the previous step's outputs: seen on an H200).
+    c10::cuda::CUDAStreamGuard guard(stream_);
     graph_.replay();
     stream_.synchronize();
   }

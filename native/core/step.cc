@@ -6,6 +6,7 @@
 
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/cuda.h>
 
 #include "errors.h"
 #include "executor.h"
@@ -193,7 +194,7 @@ void StepRunner::analyse() {
   std::function<void(const torch::jit::Block*)> walk = [&](const torch::jit::Block* block) {
     for (const torch::jit::Node* n : block->nodes()) {
       for (const torch::jit::Block* b : n->blocks()) walk(b);  // if/loop bodies
-      if (n->kind() == c10::prim::SetAttr) stateful_ = true;
+      if (n->kind() == c10::prim::SetAttr) stateful_ = reassignsState_ = true;
       const c10::FunctionSchema* schema = n->maybeSchema();
       if (!schema) continue;
       for (size_t i = 0; i < schema->arguments().size() && i < n->inputs().size(); ++i) {
@@ -206,7 +207,7 @@ void StepRunner::analyse() {
   if (shield_) {
     for (size_t i = 0; i < modelInputs_.size(); ++i) {
       if (modelInputs_[i].is_same(inputs_[i])) {
-        modelInputs_[i] = at::empty_like(inputs_[i]);
+        modelInputs_[i] = at::empty(inputs_[i].sizes(), inputs_[i].options().pinned_memory(model_->device().is_cuda()));
         copies_.emplace_back(inputs_[i], modelInputs_[i]);
       }
     }
@@ -246,6 +247,9 @@ void StepRunner::restoreState() {
     s.object->setSlot(s.slot, s.original);
     if (s.saved.defined()) s.original.toTensor().copy_(s.saved);
   }
+  // On a GPU the copies are queued on the current stream; a CUDA graph replays on a stream of
+  // its own, so they must be done before the next step.
+  if (model_->device().is_cuda()) torch::cuda::synchronize();
 }
 
 StepRunner::~StepRunner() = default;
@@ -297,6 +301,7 @@ void StepRunner::chooseExecutor() {
                   }};
   struct Candidate {
     std::unique_ptr<Executor> executor;
+    std::string name;
     double us = 0;
   };
   std::vector<Candidate> valid;
@@ -306,18 +311,20 @@ void StepRunner::chooseExecutor() {
       auto e = make(binding);
       if (stateful_) restoreState();
       copyIn();
+      // Outputs the candidate does not write (or writes too late) must not pass as its own.
+      for (auto& o : outputs_) o.fill_(o.is_floating_point() ? -12345.0 : 24301);
       e->run();
       for (size_t i = 0; i < outputs_.size(); ++i) {
         if (!at::allclose(outputs_[i], expected[i], 1e-4, 1e-5, /*equal_nan=*/true)) {
           throw std::runtime_error("output " + std::to_string(i) + " differed from the interpreter's");
         }
       }
-      valid.push_back({std::move(e)});
+      valid.push_back({std::move(e), name});
     } catch (const std::exception& e) {
       why.push_back(std::string(name) + ": " + messageOf(e));
     }
   };
-  valid.push_back({makeInterpreter(binding)});
+  valid.push_back({makeInterpreter(binding), "interpreter"});
   if (at::globalContext().userEnabledMkldnn() && options_.usePlan) {
     consider("interpreter with oneDNN off", [](const Binding& b) -> std::unique_ptr<Executor> { return std::make_unique<WithoutOneDnn>(makeInterpreter(b)); });
   }
@@ -326,8 +333,16 @@ void StepRunner::chooseExecutor() {
   } else if (model_->gradEnabled()) {
     why.push_back("gradients enabled: the model's own autograd calls need the interpreter");
   } else if (stateful_) {
-    // The other executors freeze the module, which would fold its state into constants.
+    // The plan and Static Runtime freeze the module, which would fold its state into
+    // constants. A CUDA graph runs the module as it is: state written in place (an LSTM
+    // policy's hidden state copied into its buffers) lives at fixed addresses and carries
+    // over from replay to replay; state reassigned to new tensors would not.
     why.push_back("the model keeps state between calls");
+    if (model_->device().is_cuda()) {
+      if (reassignsState_) why.push_back("cuda graph: the model reassigns its state to new tensors (prim::SetAttr)");
+      else if (plainTensors_) consider("cuda graph", makeCudaGraph);
+      else why.push_back("cuda graph: arguments other than tensors");
+    }
   } else {
     if (model_->device().is_cpu()) {
       if (plainTensors_) consider("plan", makePlan);
@@ -343,7 +358,19 @@ void StepRunner::chooseExecutor() {
     }
   }
   size_t best = 0;
-  if (valid.size() > 1) {
+  if (!options_.executor.empty()) {
+    // One executor was asked for: it runs, or the step says why it cannot.
+    auto it = std::find_if(valid.begin(), valid.end(), [&](const Candidate& c) { return c.name == options_.executor; });
+    if (it == valid.end()) {
+      std::string reasons;
+      for (const auto& w : why) {
+        if (w.rfind(options_.executor + ":", 0) == 0 || w.find(options_.executor) != std::string::npos) reasons += (reasons.empty() ? "" : "; ") + w;
+      }
+      throw Error(Code::Runtime, "the step cannot run on the " + options_.executor + ": " +
+                                     (reasons.empty() ? std::string("it does not apply to this model or device") : reasons));
+    }
+    best = static_cast<size_t>(it - valid.begin());
+  } else if (valid.size() > 1) {
     for (auto& c : valid) c.us = medianUs([&] { copyIn(); c.executor->run(); });
     for (size_t i = 1; i < valid.size(); ++i) {
       if (valid[i].us < valid[best].us) best = i;

@@ -45,6 +45,9 @@ struct ArgSpec {
 
 struct StepOptions {
   bool usePlan = true;
+  // Runs this executor and no other ("interpreter", "plan", "static runtime", "cuda graph"),
+  // or fails saying why it cannot; empty: the fastest that matches the interpreter.
+  std::string executor;
 };
 
 class Executor;  // executor.h
@@ -103,6 +106,7 @@ class StepRunner {
   std::vector<std::string> outputNames_;
   bool plainTensors_ = true;  // every argument a Tensor (what the plan and CUDA graph take)
   bool stateful_ = false;
+  bool reassignsState_ = false;  // prim::SetAttr: its state moves to new tensors each call
   bool shield_ = false;
   struct SlotCopy {
     c10::intrusive_ptr<c10::ivalue::Object> object;
