@@ -191,10 +191,13 @@ function addonPath(): string {
 function builtAgainst(file: string | undefined): string | undefined {
   if (!file || !existsSync(file)) return undefined;
   const bytes = readFileSync(file);
-  const at = bytes.indexOf('torchloop-built-against: ');
+  // The marker is followed by "libtorch <version> in <folder>" (a bare copy of the marker
+  // alone may sit elsewhere in the binary).
+  const marker = 'torchloop-built-against: ';
+  const at = bytes.indexOf(`${marker}libtorch `);
   if (at < 0) return undefined;
   const end = bytes.indexOf(0, at);
-  return bytes.subarray(at + 'torchloop-built-against: '.length, end).toString('utf8');
+  return bytes.subarray(at + marker.length, end).toString('utf8');
 }
 
 function nativeLoadError(cause: unknown, file: string | undefined): TorchError {

@@ -78,7 +78,7 @@ RuntimeInfo runtimeInfo() {
   info.loadedLibtorch = configValue(config, "TORCH_VERSION");
   Dl_info where{};
   if (dladdr(reinterpret_cast<void*>(&at::show_config), &where) && where.dli_fname) info.libtorchPath = where.dli_fname;
-  info.builtAgainst = kBuiltAgainst + std::string("torchloop-built-against: ").size();
+  info.builtAgainst = kBuiltAgainst + sizeof("torchloop-built-against: ") - 1;  // sizeof: no second copy of the marker
   std::smatch m;
   if (std::regex_search(config, m, std::regex("CPU capability usage: (\\w+)"))) info.cpuCapability = m[1].str();
   info.cudaAvailable = torch::cuda::is_available();
