@@ -8,8 +8,11 @@ export type SignalArray = Float32Array | Float64Array;
  * holds float64 numbers (exact up to 2^53) and the step converts them before each run.
  */
 export type SignalDtype = 'float32' | 'float64' | 'int64';
-/** What may be written to an input signal; it is copied into the signal's buffer. */
-export type SignalInput = SignalArray | readonly number[] | number;
+/**
+ * What may be written to an input signal; it is copied into the signal's buffer. An 'int64'
+ * signal also takes BigInt64Array and bigint values (within ±2^53, which its float64 holds exactly).
+ */
+export type SignalInput = SignalArray | readonly number[] | number | BigInt64Array | readonly bigint[] | bigint;
 
 export interface SignalSpec {
   /** Fixed shape; when left out, the first value written fixes it as [length]. */
@@ -101,9 +104,13 @@ export class InputSignal extends Signal {
   /** Copies a value in. The first write fixes the shape when none was declared. */
   set value(v: SignalInput) {
     if (this.#source) throw new TorchError('ERR_ARGUMENT', `Signal '${this.path}' is plugged to '${this.#source.path}'; unplug it before setting a value`);
+    if (typeof v === 'bigint' || v instanceof BigInt64Array || (Array.isArray(v) && v.length > 0 && typeof v[0] === 'bigint')) {
+      v = this.#fromBigInts(v as bigint | BigInt64Array | readonly bigint[]);
+    }
     const length = typeof v === 'number' ? 1 : (v as ArrayLike<number>)?.length;
     if (typeof length !== 'number' || (typeof v !== 'number' && !Array.isArray(v) && !(v instanceof Float32Array) && !(v instanceof Float64Array))) {
-      throw new TorchError('ERR_ARGUMENT', `Expected a number[], Float32Array or Float64Array for signal '${this.path}' but received ${describe(v)}`);
+      const more = this.dtype === 'int64' ? ', BigInt64Array, bigint[]' : '';
+      throw new TorchError('ERR_ARGUMENT', `Expected a number[], Float32Array, Float64Array${more} or number for signal '${this.path}' but received ${describe(v)}`);
     }
     if (!this.#buffer) {
       this.#shape = Object.freeze([length]);
@@ -124,6 +131,21 @@ export class InputSignal extends Signal {
       buf.set(v as ArrayLike<number>);
     }
     this.#written = true;
+  }
+
+  /** int64 values as the numbers an 'int64' signal holds (exact within ±2^53). */
+  #fromBigInts(v: bigint | BigInt64Array | readonly bigint[]): number[] {
+    if (this.dtype !== 'int64') {
+      throw new TorchError('ERR_DTYPE', `Signal '${this.path}' holds ${this.dtype}: BigInt values are for 'int64' signals (received ${describe(v)})`);
+    }
+    const list = typeof v === 'bigint' ? [v] : Array.from(v as ArrayLike<bigint>);
+    return list.map((x, i) => {
+      if (typeof x !== 'bigint') throw new TorchError('ERR_ARGUMENT', `Expected bigints for signal '${this.path}' but element ${i} is ${describe(x)}`);
+      if (x > 9007199254740992n || x < -9007199254740992n) {
+        throw new TorchError('ERR_ARGUMENT', `Element ${i} for signal '${this.path}' (${x}) is beyond ±2^53, which an 'int64' signal holds exactly`);
+      }
+      return Number(x);
+    });
   }
 
   /** @internal Moves the signal onto a buffer owned elsewhere (a model's input tensor), keeping its contents. */

@@ -404,7 +404,7 @@ export class TorchEntity extends Entity {
       const t: Tensor | undefined = outs[i];
       if (!t) throw new TorchError('ERR_ARGUMENT', `Entity '${this.name}' declares ${this.#outputs.length} outputs but the model returns ${outs.length} tensor(s)`);
       if (!(t.data instanceof Float32Array) && !(t.data instanceof Float64Array)) {
-        throw new TorchError('ERR_DTYPE', `Output '${s.path}' (result '${names[i]}') is a ${t.dtype} tensor; signals hold float32 or float64 (received ${describe(t.data)})`);
+        throw new TorchError('ERR_DTYPE', `Output '${s.path}' (result '${names[i]}') is a ${t.dtype} tensor; signals hold float32 or float64, and int64 results as float64 (received ${describe(t.data)})`);
       }
       s.rebind(t.data);
     });

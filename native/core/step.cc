@@ -286,9 +286,31 @@ void StepRunner::prepare() {
     for (const auto& r : results) outputs_.push_back(at::empty(r.sizes(), at::TensorOptions().dtype(r.scalar_type()).pinned_memory(pinned)));
   }
   for (size_t i = 0; i < results.size(); ++i) copyInto(outputs_[i], results[i].to(at::kCPU));
+  if (!reuse || signalOutputs_.size() != outputs_.size()) {
+    signalOutputs_.clear();
+    int64Mirrors_.clear();
+    for (auto& o : outputs_) {
+      if (o.scalar_type() != at::kLong) {
+        signalOutputs_.push_back(o);
+        continue;
+      }
+      at::Tensor mirror = at::empty(o.sizes(), at::TensorOptions().dtype(at::kDouble));
+      int64Mirrors_.emplace_back(o, mirror);
+      signalOutputs_.push_back(mirror);
+    }
+  }
   if (stateful_) restoreState();
   chooseExecutor();
   if (stateful_) restoreState();
+  mirrorOutputs();
+}
+
+void StepRunner::mirrorOutputs() {
+  for (auto& [from, to] : int64Mirrors_) {
+    const int64_t* src = from.data_ptr<int64_t>();
+    double* dst = to.data_ptr<double>();
+    for (int64_t i = 0, n = from.numel(); i < n; ++i) dst[i] = static_cast<double>(src[i]);
+  }
 }
 
 void StepRunner::chooseExecutor() {
@@ -399,6 +421,7 @@ void StepRunner::step() {
     ModelCore::NoGradScope guard(*model_);
     copyIn();
     executor_->run();
+    mirrorOutputs();
   } catch (const std::exception& e) {
     throw classify(e, Code::Runtime, method_ + "() failed");
   }

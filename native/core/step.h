@@ -74,6 +74,9 @@ class StepRunner {
   // What the caller writes (float64 for inputs converted before each run).
   std::vector<at::Tensor>& inputs() { return inputs_; }
   std::vector<at::Tensor>& outputs() { return outputs_; }
+  // What JavaScript's signals read: the outputs, with each int64 one mirrored as float64
+  // (exact up to 2^53; an edge index, token ids), updated after every run without allocating.
+  std::vector<at::Tensor>& signalOutputs() { return signalOutputs_; }
   // Each output's place in the method's result: "0", "1.0" (tuple elements), "forces" (a key).
   const std::vector<std::string>& outputNames() const { return outputNames_; }
   // A model that keeps state between calls (attributes reassigned, buffers written in place):
@@ -103,6 +106,9 @@ class StepRunner {
   std::vector<at::Tensor> modelInputs_;  // what the method reads (the same tensors, or copies)
   std::vector<std::pair<at::Tensor, at::Tensor>> copies_;  // (from, to) before each run
   std::vector<at::Tensor> outputs_;
+  std::vector<at::Tensor> signalOutputs_;
+  std::vector<std::pair<at::Tensor, at::Tensor>> int64Mirrors_;  // (int64 output, its float64 mirror)
+  void mirrorOutputs();
   std::vector<std::string> outputNames_;
   bool plainTensors_ = true;  // every argument a Tensor (what the plan and CUDA graph take)
   bool stateful_ = false;

@@ -63,8 +63,10 @@ StepWrap::StepWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StepWrap>(
 }
 
 void StepWrap::exportOutputs(Napi::Env env) {
-  Napi::Array outs = Napi::Array::New(env, runner_->outputs().size());
-  for (size_t i = 0; i < runner_->outputs().size(); ++i) outs.Set(static_cast<uint32_t>(i), exportOwnedTensor(env, runner_->outputs()[i]));
+  // Signals read int64 results through their float64 mirrors (StepRunner::signalOutputs).
+  auto& outputs = runner_->signalOutputs();
+  Napi::Array outs = Napi::Array::New(env, outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) outs.Set(static_cast<uint32_t>(i), exportOwnedTensor(env, outputs[i]));
   outputs_ = Napi::Persistent(outs);
 }
 
@@ -185,10 +187,10 @@ Napi::Value StepWrap::Prepare(const Napi::CallbackInfo& info) {
   return boundary(env, [&]() -> Napi::Value {
     auto& r = runner(env);
     std::vector<void*> before;
-    for (auto& o : r.outputs()) before.push_back(o.data_ptr());
+    for (auto& o : r.signalOutputs()) before.push_back(o.data_ptr());
     r.prepare();
-    bool changed = before.size() != r.outputs().size();
-    for (size_t i = 0; !changed && i < before.size(); ++i) changed = before[i] != r.outputs()[i].data_ptr();
+    bool changed = before.size() != r.signalOutputs().size();
+    for (size_t i = 0; !changed && i < before.size(); ++i) changed = before[i] != r.signalOutputs()[i].data_ptr();
     if (changed) exportOutputs(env);
     return Napi::Boolean::New(env, changed);
   });

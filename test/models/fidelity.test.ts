@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Model, Tensor, TorchError, loadLibrary } from '../../lib/index.ts';
+import { Model, Tensor, TorchEntity, TorchError, loadLibrary } from '../../lib/index.ts';
 import { caught } from '../helpers/caught.ts';
 import { decode } from '../helpers/zoo.ts';
 import { CORPUS, expectSame, manifest } from '../helpers/corpus.ts';
@@ -83,6 +83,37 @@ describe('arguments PyTorch converts', () => {
     const x = decode(e.calls[0].args[0]) as Tensor;
     expect(caught(() => m.forwardSync(x, 2.5)).code).toBe('ERR_ARGUMENT');
     expect(caught(() => m.forwardSync(x, true)).message).toMatch(/Union\[int, str\]/);
+  });
+});
+
+describe('int64 signals', () => {
+  it('an int64 input takes a BigInt64Array, and an int64 result is an output signal (as float64), step after step', () => {
+    // forward(idx: int64 Tensor, table: Tensor) -> (table[idx], idx * 2), as PyTorch computed it.
+    const e = entry('lang_IntTensors.pt');
+    const [idxIn, tableIn] = e.calls[0].args.map(decode) as [Tensor, Tensor];
+    const entity = new TorchEntity('gather');
+    entity.loadModel(path.join(CORPUS, e.file));
+    const idx = entity.addInput('idx', { shape: [...idxIn.shape], dtype: 'int64' });
+    const table = entity.addInput('table', { shape: [...tableIn.shape] });
+    const rows = entity.addOutput('rows');
+    const doubled = entity.addOutput('doubled');
+    idx.value = idxIn.data as BigInt64Array;
+    table.value = tableIn.data as Float32Array;
+    entity.warmup({ minRuns: 2, maxRuns: 5 });
+    for (let t = 0; t < 3; t++) {
+      rows.recompute(t);
+      doubled.recompute(t);
+      const [wantRows, wantDoubled] = (e.calls[0].result as { tuple: { tensor: { data: number[] } }[] }).tuple.map((x) => x.tensor.data);
+      expect(Array.from(rows.value)).toEqual(wantRows.map(Math.fround));
+      expect(doubled.value).toBeInstanceOf(Float64Array);
+      expect(Array.from(doubled.value)).toEqual(wantDoubled);
+    }
+    idx.value = [0n, 0n, 2n];
+    doubled.recompute(10);
+    expect(Array.from(doubled.value)).toEqual([0, 0, 4]);
+    expect(caught(() => (idx.value = [2n ** 60n, 0n, 0n])).message).toMatch(/beyond ±2\^53/);
+    expect(caught(() => (table.value = 3n)).code).toBe('ERR_DTYPE');
+    entity.dispose();
   });
 });
 
