@@ -72,7 +72,17 @@ wait $node1 || { failed=$((failed + 1)); echo "FAIL  the --node-rank 1 launcher"
 # The development commands the README lists beside them (check:native runs as its own CI stage).
 run "npm run check:cuda" 'ok +links libtorch_cuda' npm run check:cuda
 run "npm pack" 'torchloop-.*\.tgz' npm pack --pack-destination "$LOGS"
-run "npm run prebuildify" '' npm run prebuildify
+# prebuildify rebuilds build/ from scratch and leaves no addon there: it runs in a copy of the
+# checkout's files (with its node_modules and .torch), so the stages after this keep theirs.
+prebuild_in_copy() {
+  local copy; copy=$(mktemp -d /tmp/torchloop-prebuild-XXXXXX)
+  git ls-files -z | tar --null -cf - -T - | tar -xf - -C "$copy"
+  ln -s "$PWD/node_modules" "$copy/node_modules"
+  [ -d .torch ] && ln -s "$PWD/.torch" "$copy/.torch"
+  (cd "$copy" && npm run prebuildify && ls prebuilds/*/*.node) || return 1
+  rm -rf "$copy"
+}
+run "npm run prebuildify" 'prebuilds/linux-x64/torchloop.node' prebuild_in_copy
 
 echo "logs: $LOGS"
 echo "$passed passed, $failed failed"

@@ -127,7 +127,7 @@ for (const build of BUILDS) {
 if (both) {
   const corpusScript = mtime('scripts/make_corpus.py');
   for (const build of BUILDS) {
-    const opsLib = path.join(build.dir, 'Release', 'libmy_ops.so');
+    const opsLib = path.join(build.dir, 'test-ops', 'libmy_ops.so');
     const manifest = `${build.fixtures}/corpus/manifest.json`;
     if (mtime(manifest) < Math.max(corpusScript, mtime(opsLib))) {
       run(build.python(), ['scripts/make_corpus.py', `${build.fixtures}/corpus`, ...(existsSync(path.join(root, opsLib)) ? ['--ops-lib', opsLib] : [])]);

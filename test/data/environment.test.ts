@@ -76,6 +76,24 @@ describe('EnvironmentManager', () => {
     expect(second.size).toBe(4);
     expect(Array.from(second.values.seed as Int32Array).every((s) => s >= 1000)).toBe(true); // produced by the replacements
   });
+
+  it('a worker that cannot start (no such module, no such export) is one TorchError, never replaced again and again', async () => {
+    for (const [environment, message] of [
+      [{ module: path.join(path.dirname(helpers), 'no-such-environment.ts'), exportName: 'X' }, /did not start: cannot import the environment module .*no-such-environment\.ts/],
+      [{ module: helpers, exportName: 'NoSuchClass' }, /did not start: .* exports no environment class 'NoSuchClass' \(its exports: .*CountingEnvironment/],
+    ] as const) {
+      const m = new EnvironmentManager({ environment, workers: 2, seed: 0 });
+      const crashes: unknown[] = [];
+      m.on('crash', (c) => crashes.push(c));
+      const e = await m.start().then(() => null, (x: TorchError) => x);
+      expect(e).toBeInstanceOf(TorchError);
+      expect(e!.code).toBe('ERR_NOT_FOUND');
+      expect(e!.message).toMatch(message);
+      expect(crashes).toEqual([]);
+      expect(m.crashes).toBe(0);
+      await m.close(); // closes at once: nothing is left running
+    }
+  });
 });
 
 describe('getPrediction: the network serves environments mid-generation', () => {

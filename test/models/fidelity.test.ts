@@ -14,7 +14,7 @@ import { readZip, writeZip } from '../../scripts/fuzz/mutate.ts';
 
 const entry = (file: string) => manifest.files.find((e) => e.file === file)!;
 // The operator library setup built beside this build's addon (test/native/my_ops.cc).
-const OPS_LIB = path.join(path.dirname(path.resolve(process.env.TORCHLOOP_ADDON ?? 'build/Release/torchloop.node')), 'libmy_ops.so');
+const OPS_LIB = path.join(path.dirname(path.resolve(process.env.TORCHLOOP_ADDON ?? 'build/Release/torchloop.node')), '..', 'test-ops', 'libmy_ops.so');
 
 describe('operators from another library', () => {
   const custom = entry('custom_op.pt');
