@@ -18,24 +18,28 @@ It covers:
     PYTHON scripts/make_corpus.py OUT_DIR [--ops-lib path/to/libmy_ops.so]
 
 OUT_DIR/manifest.json: {"torch", "files": [{"file", "kind", "method", "calls": [{"args", "result"}],
-"needs"?}], "skipped": [{"name", "why"}]}. Values are encoded as scripts/zoo_golden.py does.
+"needs"?}], "skipped": [{"name", "why"}]}. Values are encoded by scripts/torch_values.py.
+Deterministic: the same PyTorch writes the same inputs and outputs every time.
 """
 import enum
 import json
-import math
 import os
 import sys
 import warnings
+import zipfile
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
+
+from torch_values import enc
 
 warnings.filterwarnings("ignore")
 OUT = sys.argv[1]
 OPS_LIB = sys.argv[sys.argv.index("--ops-lib") + 1] if "--ops-lib" in sys.argv else None
 os.makedirs(OUT, exist_ok=True)
 torch.set_num_threads(1)
+torch.manual_seed(0)
 V = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2])
 files, skipped = [], []
 
@@ -44,23 +48,6 @@ try:
     HAVE_UNION = V >= (1, 10)
 except ImportError:  # pragma: no cover
     HAVE_UNION = False
-
-
-def enc(v):
-    if isinstance(v, torch.Tensor):
-        t = v.detach().cpu().contiguous()
-        data = t.reshape(-1).tolist()
-        if t.dtype == torch.bool:
-            data = [int(x) for x in data]
-        return {"tensor": {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""),
-                           "data": [x if not (isinstance(x, float) and (math.isnan(x) or math.isinf(x))) else None for x in data]}}
-    if isinstance(v, tuple):
-        return {"tuple": [enc(x) for x in v]}
-    if isinstance(v, list):
-        return [enc(x) for x in v]
-    if isinstance(v, dict):
-        return {"dict": {k: enc(x) for k, x in v.items()}}
-    return v
 
 
 def seeded(seed):
@@ -571,7 +558,7 @@ if OPS_LIB:
 # tree and tensor table as JSON), tensors/N, code/*.py and version "1" (torch/csrc/jit/
 # export.cpp of 1.0). No PyTorch here writes them, so this one is laid out by hand; torchloop
 # must say what it is and how to convert it, not call it damaged.
-import zipfile  # noqa: E402
+
 
 with zipfile.ZipFile(os.path.join(OUT, "legacy_v1.pt"), "w", zipfile.ZIP_STORED) as z:
     z.writestr("legacy_v1/version", "1\n")

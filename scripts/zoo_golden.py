@@ -9,30 +9,17 @@ gets {"file", "torch", "error"}.
   python scripts/zoo_golden.py <out> [models folder]
 """
 import json
-import math
 import os
 import sys
 
 import torch
 
+from torch_values import enc
+
 out = sys.argv[1]
 models = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "..", "shared", "real-models")
 os.makedirs(os.path.join(out, "zoo"), exist_ok=True)
 torch.set_num_threads(1)
-
-
-def enc(v):
-    if isinstance(v, torch.Tensor):
-        t = v.detach().cpu().contiguous()
-        return {"tensor": {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""),
-                           "data": [x if not (isinstance(x, float) and math.isnan(x)) else None for x in t.reshape(-1).tolist()]}}
-    if isinstance(v, tuple):
-        return {"tuple": [enc(x) for x in v]}
-    if isinstance(v, list):
-        return [enc(x) for x in v]
-    if isinstance(v, dict):
-        return {"dict": {k: enc(x) for k, x in v.items()}}
-    return v
 
 
 def randn(*shape, scale=0.5):
