@@ -14,7 +14,9 @@ export type TorchErrorCode =
   | 'ERR_UNSUPPORTED'
   | 'ERR_NATIVE_LOAD'
   | 'ERR_MISSING_DEPENDENCY'
-  | 'ERR_DATABASE';
+  | 'ERR_DATABASE'
+  /** A simulator refused a model or diverged (MuJoCo). */
+  | 'ERR_SIM';
 
 /**
  * The one error type torchloop throws. Native code constructs it too (registered through

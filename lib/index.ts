@@ -37,3 +37,8 @@ export { EventWriter } from './learn/tensorboard.ts';
 export { NetworkManager, type DataTransformation } from './learn/network-manager.ts';
 export { saveCheckpoint, loadCheckpoint, type CheckpointState } from './learn/checkpoint.ts';
 export { TrainingPipeline, runPrediction, runEvaluation, buildNetwork, type TrainingHooks, type TrainingReport, type PredictionReport, type Metric } from './learn/pipelines.ts';
+export { loadMujoco, loadMjcf, mjcfFiles, type MujocoModule, type MjcfFile } from './sim/mujoco.ts';
+export { MujocoEntity, type MujocoEntityOptions } from './sim/mujoco-entity.ts';
+export { readDeployConfig, type DeployConfig } from './sim/deploy-config.ts';
+export { build as buildSim2Sim, Sim2Sim, type Sim2SimOptions, type Sim2SimReport, type Trajectory } from './sim/sim2sim.ts';
+export { fetchRobots, robotsRoot, haveRobots, robotSearchPath, verifyRobots, UNITREE_RL_GYM, type FetchOptions } from './sim/robots.ts';

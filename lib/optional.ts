@@ -15,6 +15,7 @@ export const OPTIONAL_PACKAGES: Record<string, string> = {
   '@nats-io/transport-node': 'npm install @nats-io/transport-node@3.3.1 @nats-io/jetstream@3.3.1',
   '@nats-io/jetstream': 'npm install @nats-io/transport-node@3.3.1 @nats-io/jetstream@3.3.1',
   '@resvg/resvg-js': 'npm install @resvg/resvg-js@2',
+  '@mujoco/mujoco': 'npm install @mujoco/mujoco@3.14.0',
 };
 
 /** Loads an optional package, or throws ERR_MISSING_DEPENDENCY naming the feature and the fix. */
