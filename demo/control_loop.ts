@@ -1,7 +1,10 @@
 /**
- * torchloop's main demo: a TorchScript controller in a 1 kHz control loop, from Node.
+ * torchloop's main demo: a published policy walks its robot in MuJoCo (demo/walk.ts), or a
+ * TorchScript controller drives a 12-joint arm in a 1 kHz control loop, from Node.
  *
- *   npm run demo                         the arm in a ControlLoop (its own thread, native pacing)
+ *   npm run demo                         the Unitree H1 walks in MuJoCo in a ControlLoop for 10 s,
+ *                                        beside the 3D scope and an HTTP server (demo/walk.ts)
+ *   npm run demo -- --plant arm          the arm in a ControlLoop (its own thread, native pacing)
  *                                        for 10 s, beside a live scope and an HTTP server
  *   npm run demo -- --policy mlp         an MLP policy (48-256-256-12) trained to imitate the PD
  *   npm run demo -- --host spin          today's comparison: a busy-spin on the main thread
@@ -19,11 +22,27 @@ import type { AddressInfo } from 'node:net';
 import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ControlLoop, LatencyStats, Stopwatch, pool, version } from '../lib/index.ts';
+import { ControlLoop, LatencyStats, Stopwatch, haveRobots, pool, version } from '../lib/index.ts';
+import { ROBOTS_HELP, robotSearchPath } from '../lib/sim/robots.ts';
 import { build } from './arm-graph.ts';
+
+const plant = parseArgs({ options: { plant: { type: 'string', default: 'h1' } }, strict: false }).values.plant;
+if (plant !== 'arm' && plant !== 'h1') {
+  console.error(`Expected --plant h1 or --plant arm but received '${plant}'`);
+  process.exit(2);
+}
+if (plant === 'h1') {
+  if (haveRobots()) {
+    const { walk } = await import('./walk.ts');
+    await walk(process.argv.slice(2));
+    process.exit(0);
+  }
+  console.log(`The H1 demo needs unitree_rl_gym's robot files; none in ${robotSearchPath().join(', ')}.\n${ROBOTS_HELP}.\nRunning the arm demo instead (--plant arm).\n`);
+}
 
 const { values: opts } = parseArgs({
   options: {
+    plant: { type: 'string', default: 'h1' },
     policy: { type: 'string', default: 'pd' },
     seconds: { type: 'string', default: '10' },
     host: { type: 'string', default: 'loop' },
@@ -38,7 +57,7 @@ const { values: opts } = parseArgs({
   allowNegative: true,
 });
 if (opts.help) {
-  console.log(`npm run demo [-- --policy pd|mlp] [--host loop|spin] [--seconds N] [--hz N] [--scope-port P] [--keep-open] [--priority P] [--cpu C] [--no-plan]`);
+  console.log(`npm run demo [-- --plant h1|arm] [--seconds N] [--scope-port P] [--command vx,vy,wz]\nnpm run demo -- --plant arm [--policy pd|mlp] [--host loop|spin] [--seconds N] [--hz N] [--scope-port P] [--keep-open] [--priority P] [--cpu C] [--no-plan]`);
   process.exit(0);
 }
 const HZ = Number(opts.hz), seconds = Number(opts.seconds), ticks = Math.round(seconds * HZ);

@@ -2,7 +2,8 @@
 # Every command the README shows, run as a user runs it, with options that keep each short:
 # the npm scripts (demo, demo:generate, demo:learn, bench) and each CLI example (generate,
 # train, resume, evaluate, predict from an http:// checkout, inspect, bench, grid with local
-# workers and over NATS, data-parallel training on one and on two "nodes"). CI runs it on the
+# workers and over NATS, data-parallel training on one and on two "nodes", sim2sim, robots
+# fetch from a local folder: no network here). CI runs it on the
 # clean clone after `npm test` (.ci/run); a command that works only in a developer's checkout
 # fails here. Each command's output is kept in $LOGS; the last line is "N passed, N failed".
 #
@@ -32,7 +33,8 @@ free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1
 # with fewer epochs; they write data/ and runs/ (ignored by git) as they do for a user.
 exp=demo/learn/spring-chain.yaml
 quick=(--training.epochs 2 --training.batchesPerEpoch 4 --validation.samples 64)
-run "npm run demo" 'GCs in the loop: 0' npm run demo -- --seconds 2
+run "npm run demo" 'stayed up' npm run demo -- --seconds 2
+run "npm run demo -- --plant arm" 'GCs in the loop: 0' npm run demo -- --plant arm --seconds 2
 run "npm run demo:generate" '32 samples' npm run demo:generate -- --batches 2 --batch-size 16 --workers 1 --out "$LOGS/generated.sqlite"
 run "npm run demo:learn" 'displacement RMS error' npm run demo:learn -- "${quick[@]}" --prediction.steps 20
 run "npm run bench -- --quick" 'M2' npm run bench -- --quick --models M2 --no-training --no-data --no-pipeline --no-compile --no-zoo --no-loop
@@ -49,6 +51,9 @@ run "torchloop predict --checkpoint http://..." 'rmse|RMS' cli predict "$exp" --
 kill $http 2>/dev/null
 run "torchloop inspect" 'forward' cli inspect test/fixtures/torch-2.13/mlp_m2.pt
 run "torchloop inspect --json" '"methods"' cli inspect test/fixtures/torch-2.13/mlp_m2.pt --json
+run "torchloop sim2sim" 'stayed up' cli sim2sim h1.yaml --seconds 2
+run "torchloop sim2sim --realtime --trajectory" 'missed deadlines [0-9]+' cli sim2sim h1.yaml --seconds 1 --realtime --trajectory "$LOGS/h1-trajectory.json"
+run "torchloop robots fetch --from" 'sha256-checked' cli robots fetch --from "${TORCHLOOP_ROBOTS:-../shared/robots}" --to "$LOGS/robots"
 run "torchloop bench" 'p50' cli bench --model test/fixtures/torch-2.13/mlp_m2.pt --shape 1x48 --steps 2000 --rounds 2
 run "torchloop grid --workers 2" 'done' cli grid demo/learn/grid.yaml --workers 2
 # grid --nats and worker --nats, through a JetStream nats-server on loopback.

@@ -82,7 +82,7 @@ if (missing.length) {
 
 // 2. libtorch 2.x in the project's venv (skipped when the user points at a libtorch).
 const TORCH_SPEC = process.env.TORCHLOOP_TORCH_SPEC ?? 'torch==2.13.0+cpu';
-const VENV_PACKAGES = [TORCH_SPEC, 'numpy', 'onnx', 'tensorboard==2.21.*', 'safetensors'];
+const VENV_PACKAGES = [TORCH_SPEC, 'numpy', 'onnx', 'tensorboard==2.21.*', 'safetensors', 'mujoco==3.14.0', 'pyyaml'];
 const venvPython = path.join(PROJECT_VENV, 'bin', 'python');
 const stamp = path.join(PROJECT_VENV, 'torchloop-packages.txt');
 const wanted = VENV_PACKAGES.join('\n');
@@ -146,6 +146,17 @@ if (existsSync(zooDir)) {
       run(build.python(), ['scripts/zoo_golden.py', build.fixtures, zooDir]);
       writeFileSync(path.join(root, marker), zooDir);
     }
+  }
+}
+
+// The sim2sim reference: the authors' own deploy_mujoco.py, run headless by the pip wheel's
+// MuJoCo 3.14 and PyTorch 2.13 for 10 s of simulated time (scripts/sim2sim_reference.py);
+// the test compares torchloop's trajectory with it.
+const robotsDir = path.join(process.env.TORCHLOOP_ROBOTS ?? path.resolve(root, '..', 'shared', 'robots'), 'unitree_rl_gym');
+if (both && existsSync(path.join(robotsDir, 'deploy', 'deploy_mujoco', 'deploy_mujoco.py'))) {
+  const out = 'test/fixtures/sim2sim/h1.json';
+  if (mtime(out) < mtime('scripts/sim2sim_reference.py')) {
+    run(BUILDS[0].python(), ['scripts/sim2sim_reference.py', robotsDir, 'h1.yaml', '10', out]);
   }
 }
 

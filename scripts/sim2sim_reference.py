@@ -116,6 +116,8 @@ runpy.run_path(f"{root}/deploy/deploy_mujoco/deploy_mujoco.py", run_name="__main
 if timing:
     rec["tick_us"], rec["step_us"], rec["policy_us"] = tick_us, step_us, policy_us
 rec["versions"] = {"mujoco": mujoco.__version__, "torch": torch.__version__, "threads": torch.get_num_threads()}
+import os  # noqa: E402
+os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
 with open(out_path, "w") as f:
     json.dump(rec, f)
 print(f"sim2sim reference: {len(rec['t'])} policy ticks, {seconds} s, ends at x={rec['pos'][-1][0]:.4f} y={rec['pos'][-1][1]:.4f} z={rec['pos'][-1][2]:.4f}")

@@ -7,6 +7,8 @@
  *   torchloop worker --nats URL --grid NAME
  *   torchloop inspect model.pt [--json]
  *   torchloop bench [--model file.pt --shape 1x48 ...] [--steps N] [--rounds N] [--json]
+ *   torchloop sim2sim CONFIG.yaml [--root DIR] [--seconds S] [--realtime] [--view] [--command vx,vy,wz] [--trajectory out.json] [--json]
+ *   torchloop robots fetch [--from DIR|URL] [--to DIR]
  * Config keys given as --a.b value override the file (the value is read as YAML: 1e-3, true, [1, 2]).
  */
 import path from 'node:path';
@@ -23,6 +25,8 @@ import { ProcessGroup } from '../train/distributed.ts';
 import { runGrid } from '../grid/grid.ts';
 import { serveIpc } from '../grid/local.ts';
 import { serveNats } from '../grid/nats.ts';
+import { fetchRobots, robotSearchPath, UNITREE_RL_GYM } from '../sim/robots.ts';
+import { formatSim2Sim, parseCommand, runSim2Sim } from './sim2sim.ts';
 
 // Top-level config keys that hold a value (the sections are set as --section.key).
 const TOP_LEVEL = ['name', 'seed', 'output'];
@@ -188,6 +192,43 @@ export async function main(argv: string[]): Promise<void> {
       if (o.model && !o.shape?.length) throw new TorchError('ERR_ARGUMENT', 'Expected --shape for each input of --model (e.g. --shape 1x48)');
       const r = await bench({ model: o.model, shapes: o.shape, steps: Number(o.steps), rounds: Number(o.rounds) });
       output(!!o.json, r, () => formatBench(r));
+    });
+
+  program
+    .command('sim2sim <config>')
+    .description("run a policy on its robot in MuJoCo as unitree_rl_gym's deploy_mujoco.py does (a deploy config: h1.yaml, or a path)")
+    .option('--root <dir>', 'the unitree_rl_gym folder ({LEGGED_GYM_ROOT_DIR}; default: the robot files torchloop finds)')
+    .option('--seconds <s>', 'simulated seconds', '10')
+    .option('--realtime', 'at wall-clock rate, in a ControlLoop (default: as fast as it can)')
+    .option('--view', 'serve the live scope with the 3D view on loopback (implies --realtime)')
+    .option('--port <n>', "the scope's port (--view)", '0')
+    .option('--command <vx,vy,wz>', 'the velocity command (default: the config\'s cmd_init)')
+    .option('--trajectory <file>', 'write {dt, t, pos, quat, action}, one row per policy tick')
+    .option('--json', 'machine-readable output')
+    .action(async (config: string, o: { root?: string; seconds: string; realtime?: boolean; view?: boolean; port: string; command?: string; trajectory?: string; json?: boolean }) => {
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      const r = await runSim2Sim({
+        config, root: o.root && path.resolve(o.root), seconds: Number(o.seconds), realtime: o.realtime, view: o.view, scopePort: Number(o.port),
+        command: parseCommand(o.command), trajectory: o.trajectory, abort: abort.signal,
+        onScope: (scope) => console.error(`3D scope: ${scope.url} (Ctrl-C stops)`),
+      });
+      const { trajectory: _t, ...report } = r;
+      output(!!o.json, report, () => formatSim2Sim(r));
+    });
+
+  program
+    .command('robots <action>')
+    .description(`get the robot files sim2sim and the demo use ('fetch': ${UNITREE_RL_GYM.repository} at ${UNITREE_RL_GYM.commit.slice(0, 7)}, sha256-checked; 'where': where they are looked for)`)
+    .option('--from <dir|url>', 'a folder holding unitree_rl_gym/, or a base URL (default: GitHub)')
+    .option('--to <dir>', 'a folder to hold unitree_rl_gym/ (default: ~/.cache/torchloop/robots)')
+    .action(async (action: string, o: { from?: string; to?: string }) => {
+      if (action === 'where') {
+        console.log(robotSearchPath().join('\n'));
+        return;
+      }
+      if (action !== 'fetch') throw new TorchError('ERR_ARGUMENT', `Expected 'torchloop robots fetch' or 'torchloop robots where' but received '${action}'`);
+      await fetchRobots({ from: o.from, to: o.to, log: (l) => console.log(l) });
     });
 
   await program.parseAsync(rest, { from: 'user' });

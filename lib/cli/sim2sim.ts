@@ -26,7 +26,8 @@ export interface Sim2SimRun {
   onScope?: (scope: Scope) => void | Promise<void>;
   /** Called about once a second while a realtime run goes. */
   onProgress?: (loop: ControlLoop) => void;
-  log?: (line: string) => void;
+  /** Ends a realtime run early (the report covers the ticks run). */
+  abort?: AbortSignal;
 }
 
 export interface Sim2SimResult extends Sim2SimReport {
@@ -81,7 +82,6 @@ async function runInLoop(o: Sim2SimRun, options: { config: string; root: string;
   });
   const errors: Error[] = [];
   loop.on('error', (e: Error) => errors.push(e));
-  const t0 = performance.now();
   await loop.start();
   let scope: Scope | undefined;
   if (o.view) {
@@ -91,16 +91,17 @@ async function runInLoop(o: Sim2SimRun, options: { config: string; root: string;
     await o.onScope?.(scope);
   }
   // The loop stops itself after `ticks` (its tick function stops ticking the graph); wait for it.
-  while (loop.running && loop.stats().ticks < ticks) {
+  while (loop.running && loop.stats().ticks < ticks && !o.abort?.aborted) {
     await new Promise((r) => setTimeout(r, 200));
     o.onProgress?.(loop);
   }
   const stats = await loop.stop();
-  const wall = (performance.now() - t0) / 1000;
   await scope?.close();
   if (errors.length) throw errors[0];
-  const r = stats.report as Sim2SimReport & { trajectory?: Trajectory };
-  return { ...r, wallSeconds: wall, realtimeFactor: r.seconds / wall, loop: { missed: stats.missed, jitter: stats.jitter, compute: stats.compute, gcs: stats.gcs, realtime: stats.realtime } };
+  const r = stats.report as Sim2SimReport & { trajectory?: Trajectory; wallSeconds: number };
+  // The simulated time after the first tick (the start state's prefix period is not paced).
+  const paced = r.ticks * cfg.simulationDt * cfg.controlDecimation;
+  return { ...r, wallSeconds: r.wallSeconds, realtimeFactor: r.wallSeconds > 0 ? paced / r.wallSeconds : 0, loop: { missed: stats.missed, jitter: stats.jitter, compute: stats.compute, gcs: stats.gcs, realtime: stats.realtime } };
 }
 
 const ms = (x: number) => `${(x * 1000).toFixed(1)} µs`;

@@ -1,7 +1,12 @@
-import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { TorchError } from '../errors.ts';
+import type { Scene } from '../sim/scene.ts';
 import type { ControlLoop } from './control-loop.ts';
+import { SCENE_SCRIPT } from './scope-scene.ts';
 
 export interface ScopeOptions {
   /** Loopback port (default 0: any free one). */
@@ -12,6 +17,13 @@ export interface ScopeOptions {
   rate?: number;
   /** Samples kept per signal (default 1000). */
   history?: number;
+  /**
+   * A 3D view of a MuJoCo scene beside the plots (three.js, an optional peer dependency):
+   * `poses` is the shared signal of the geoms' poses (a MujocoEntity's `sout_geom_pose`),
+   * read at the browser's frame rate; `follow`, a shared signal whose first three values the
+   * camera follows (the base position); `describe` gives the geoms and meshes (sceneOf()).
+   */
+  scene?: { poses: string; follow?: string; describe: () => Promise<Scene> };
 }
 
 export interface Scope {
@@ -45,9 +57,15 @@ export async function serveScope(loop: ControlLoop, options: ScopeOptions = {}):
   }, 1000 / rate);
   sampler.unref();
 
+  const scene = options.scene && sceneRoutes(loop, options.scene);
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname === '/data') {
+    if (scene && url.pathname.startsWith('/scene/')) {
+      scene(url.pathname, res).catch((e: Error) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(String(e.message));
+      });
+    } else if (url.pathname === '/data') {
       const since = Math.max(Number(url.searchParams.get('since') ?? 0) || 0, taken - history);
       const out: Record<string, number[][]> = {};
       signals.forEach((s, i) => {
@@ -62,7 +80,7 @@ export async function serveScope(loop: ControlLoop, options: ScopeOptions = {}):
       res.end(JSON.stringify({ next: taken, ticks: tickList, signals: out, running: loop.running, hz: loop.options.hz, stats: { ticks: st.ticks, missed: st.missed, jitter: st.jitter, compute: st.compute, period: st.period }, jitterHistogram: jitterHistogram(loop) }));
     } else if (url.pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(PAGE);
+      res.end(options.scene ? PAGE.replace('<!--scene-->', SCENE_HTML) : PAGE);
     } else {
       res.writeHead(404).end();
     }
@@ -81,6 +99,58 @@ export async function serveScope(loop: ControlLoop, options: ScopeOptions = {}):
       return new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+const SCENE_HTML = `<h4>scene</h4><div id="scene-status">loading the scene...</div><canvas id="scene" width="900" height="500"></canvas>
+<script type="importmap">{"imports":{"three":"/scene/three/three.module.js"}}</script>
+<script type="module">${SCENE_SCRIPT}</script>`;
+
+/**
+ * The 3D view's routes: /scene/info (geoms and meshes), /scene/meshes (their binary data),
+ * /scene/pose (the latest poses, read from shared memory now) and /scene/three/ (three.js
+ * from the user's node_modules).
+ */
+function sceneRoutes(loop: ControlLoop, o: NonNullable<ScopeOptions['scene']>) {
+  const poses = loop.signal(o.poses);
+  const follow = o.follow ? loop.signal(o.follow) : null;
+  let described: Promise<Scene> | undefined;
+  const describe = () => (described ??= o.describe());
+  let threeDir: string | null | undefined;
+  return async (pathname: string, res: ServerResponse) => {
+    if (pathname === '/scene/info') {
+      const s = await describe();
+      json(res, { ngeom: s.ngeom, geoms: s.geoms, meshes: s.meshes, three: three() !== null });
+    } else if (pathname === '/scene/meshes') {
+      const s = await describe();
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': s.data.length });
+      res.end(s.data);
+    } else if (pathname === '/scene/pose') {
+      const pose = Array.from(poses.value);
+      json(res, { tick: poses.tick, running: loop.running, pose, follow: follow ? Array.from(follow.value.subarray(0, 3)) : null });
+    } else if (pathname === '/scene/three/three.module.js' || pathname === '/scene/three/three.core.js') {
+      const dir = three();
+      if (!dir) return void res.writeHead(404, { 'content-type': 'text/plain' }).end("The 3D view needs the package 'three': npm install three");
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' });
+      res.end(readFileSync(path.join(dir, path.basename(pathname))));
+    } else {
+      res.writeHead(404).end();
+    }
+  };
+  function three(): string | null {
+    if (threeDir === undefined) {
+      try {
+        threeDir = path.dirname(createRequire(import.meta.url).resolve('three'));
+      } catch {
+        threeDir = null;
+      }
+    }
+    return threeDir;
+  }
+}
+
+function json(res: ServerResponse, body: unknown) {
+  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
 }
 
 /** The jitter histogram as [upper edge µs, count] over its non-empty range, 1%-buckets merged 10 to one. */
@@ -105,6 +175,7 @@ const PAGE = `<!doctype html>
 </head><body>
 <h3>torchloop scope</h3>
 <div id="stats">waiting for the loop...</div>
+<!--scene-->
 <div id="plots"></div>
 <h4>tick start jitter (µs)</h4><canvas id="jitter" width="900" height="160"></canvas>
 <script>

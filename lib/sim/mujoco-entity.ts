@@ -33,6 +33,8 @@ export interface MujocoEntityOptions {
 
 // mjtJoint and mjtTrn values.
 const FREE = 0, TRN_JOINT = 0;
+// mjMAXVAL: MuJoCo zeroes a ctrl beyond it, and resets a state beyond it.
+const MAX_VAL = 1e10;
 
 /**
  * Output signals (float64): `sout_qpos`, `sout_qvel`, `sout_time`; with a free joint first,
@@ -188,12 +190,17 @@ export class MujocoEntity extends Entity {
       this.#kd!.recompute(t);
       const kp = this.#kp!.value, kd = this.#kd!.value, jq = this.#jointQ, jv = this.#jointV;
       for (let s = 0; s < this.substeps; s++) {
-        for (let i = 0; i < nu; i++) v.ctrl[i] = (u[i] - v.qpos[jq[i]]) * kp[i] + (0 - v.qvel[jv[i]]) * kd[i];
+        for (let i = 0; i < nu; i++) {
+          const c = (u[i] - v.qpos[jq[i]]) * kp[i] + (0 - v.qvel[jv[i]]) * kd[i];
+          if (!(Math.abs(c) <= MAX_VAL)) this.#badCtrl(t, i, c);
+          v.ctrl[i] = c;
+        }
         mj.mj_step(m, d);
         this.steps++;
         if (v.qpos.length === 0) this.#refresh();
       }
     } else {
+      for (let i = 0; i < nu; i++) if (!(Math.abs(u[i]) <= MAX_VAL)) this.#badCtrl(t, i, u[i]);
       v.ctrl.set(u);
       for (let s = 0; s < this.substeps; s++) {
         mj.mj_step(m, d);
@@ -236,6 +243,12 @@ export class MujocoEntity extends Entity {
     if (bad < 0 && !reset) return;
     const what = bad >= 0 ? `${bad < qpos.length ? `qpos[${bad}]` : `qvel[${bad - qpos.length}]`} is not finite` : `MuJoCo reset the state (${this.#warnings() || 'it diverged'})`;
     throw new TorchError('ERR_SIM', `The simulation of '${this.#file}' became unstable at tick ${t} (t = ${before.toFixed(4)} s): ${what}. Check the control input (gains, targets) and the timestep (${this.timestep} s)`);
+  }
+
+  // MuJoCo would set such a ctrl to 0 (a BADCTRL warning) and go on: the input would be ignored.
+  #badCtrl(t: number, i: number, c: number): never {
+    const how = this.control === 'pd' ? `kp (target - q) - kd dq = ${c} from sin_target, sin_kp and sin_kd` : `sin_ctrl[${i}] = ${c}`;
+    throw new TorchError('ERR_SIM', `The control of actuator ${i} (${this.jointNames[i] || 'unnamed'}) of '${this.#file}' at tick ${t} is ${how}: not finite or beyond MuJoCo's limit of 1e10, which MuJoCo would silently replace by 0`);
   }
 
   #warnings(): string {

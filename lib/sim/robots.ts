@@ -77,8 +77,7 @@ function missingIn(dir: string): string[] {
  * `{LEGGED_GYM_ROOT_DIR}` for unitree_rl_gym's configs: the first folder of the search path
  * holding every file. None is ERR_NOT_FOUND saying where it looked and how to get them.
  */
-export function robotsRoot(env: NodeJS.ProcessEnv = process.env): string {
-  const tried = robotSearchPath(env);
+export function robotsRoot(env: NodeJS.ProcessEnv = process.env, tried: string[] = robotSearchPath(env)): string {
   for (const dir of tried) if (missingIn(dir).length === 0) return path.join(dir, UNITREE_RL_GYM.folder);
   throw new TorchError('ERR_NOT_FOUND', `No robot files: looked for ${UNITREE_RL_GYM.folder}/ (${UNITREE_RL_GYM.files.length} files) in ${tried.join(', ')}. ${ROBOTS_HELP}`);
 }
