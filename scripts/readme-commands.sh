@@ -34,6 +34,7 @@ free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1
 exp=demo/learn/spring-chain.yaml
 quick=(--training.epochs 2 --training.batchesPerEpoch 4 --validation.samples 64)
 run "npm run demo" 'stayed up' npm run demo -- --seconds 2
+run "npm run demo (no robot files: says how to get them, runs the arm)" 'Running the arm demo instead' env TORCHLOOP_ROBOTS="$LOGS/no-robots" XDG_CACHE_HOME="$LOGS/no-cache" npm run demo -- --seconds 1
 run "npm run demo -- --plant arm" 'GCs in the loop: 0' npm run demo -- --plant arm --seconds 2
 run "npm run demo:generate" '32 samples' npm run demo:generate -- --batches 2 --batch-size 16 --workers 1 --out "$LOGS/generated.sqlite"
 run "npm run demo:learn" 'displacement RMS error' npm run demo:learn -- "${quick[@]}" --prediction.steps 20

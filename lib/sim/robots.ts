@@ -55,12 +55,13 @@ export const UNITREE_RL_GYM = {
 
 export const ROBOTS_HELP = `Get them with \`torchloop robots fetch\` (downloads ${UNITREE_RL_GYM.repository} at ${UNITREE_RL_GYM.commit.slice(0, 7)} from GitHub, sha256-checked, about 14 MB), or point TORCHLOOP_ROBOTS at a folder holding ${UNITREE_RL_GYM.folder}/`;
 
-/** The folders searched for robot files, in order. */
+/** The folders searched for robot files, in order: TORCHLOOP_ROBOTS, the user cache, ../shared/robots (from the working directory and from the package). */
 export function robotSearchPath(env: NodeJS.ProcessEnv = process.env): string[] {
   const out: string[] = [];
+  // TORCHLOOP_ROBOTS, when set, replaces the checkout's ../shared/robots (not the cache).
   if (env.TORCHLOOP_ROBOTS) out.push(path.resolve(env.TORCHLOOP_ROBOTS));
   out.push(robotCache(env));
-  out.push(path.resolve('..', 'shared', 'robots'), path.resolve(packageRoot, '..', 'shared', 'robots'));
+  if (!env.TORCHLOOP_ROBOTS) out.push(path.resolve('..', 'shared', 'robots'), path.resolve(packageRoot, '..', 'shared', 'robots'));
   return [...new Set(out)];
 }
 

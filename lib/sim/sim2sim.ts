@@ -187,9 +187,13 @@ export class Sim2Sim {
     }
     const t0 = performance.now();
     this.sim.increment(t);
-    this.#physics[this.#ticks % this.#physics.length] = performance.now() - t0;
+    this.lastPhysicsMs = performance.now() - t0;
+    this.#physics[this.#ticks % this.#physics.length] = this.lastPhysicsMs;
     this.#ticks++;
   }
+
+  /** The last tick's physics steps (PD included), ms. */
+  lastPhysicsMs = 0;
 
   /** The recorded ticks as deploy_mujoco.py's reference writes them. */
   trajectory(): Trajectory {

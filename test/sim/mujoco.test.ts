@@ -206,4 +206,16 @@ describe('MujocoEntity', () => {
       expect(stats.ticks).toBeGreaterThan(10);
     }
   });
+
+  it('stops a ControlLoop cleanly when its simulation diverges: an error event with ERR_SIM, and stop() returns', async () => {
+    const loop = new ControlLoop({ module: pathToFileURL(path.resolve('test/helpers/sim-graphs.ts')), export: 'diverging', options: { model: ARM }, hz: 200, signals: ['arm.sout_time'] });
+    const failed = new Promise<TorchError>((resolve) => loop.once('error', resolve));
+    await loop.start();
+    const e = await failed;
+    expect(e.code).toBe('ERR_SIM');
+    expect(e.message).toContain(ARM);
+    const stats = await loop.stop();
+    expect(loop.running).toBe(false);
+    expect(stats.ticks).toBeGreaterThan(0);
+  });
 });
