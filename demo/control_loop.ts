@@ -25,8 +25,10 @@ import { parseArgs } from 'node:util';
 import { ControlLoop, LatencyStats, Stopwatch, haveRobots, pool, version } from '../lib/index.ts';
 import { ROBOTS_HELP, robotSearchPath } from '../lib/sim/robots.ts';
 import { build } from './arm-graph.ts';
+import { USAGE } from './walk.ts';
 
-const plant = parseArgs({ options: { plant: { type: 'string', default: 'h1' } }, strict: false }).values.plant;
+const first = parseArgs({ options: { plant: { type: 'string', default: 'h1' }, help: { type: 'boolean', short: 'h' } }, strict: false }).values;
+const plant = first.help ? 'arm' : first.plant; // --help: the arm's parser prints both usages
 if (plant !== 'arm' && plant !== 'h1') {
   console.error(`Expected --plant h1 or --plant arm but received '${plant}'`);
   process.exit(2);
@@ -57,7 +59,7 @@ const { values: opts } = parseArgs({
   allowNegative: true,
 });
 if (opts.help) {
-  console.log(`npm run demo [-- --plant h1|arm] [--seconds N] [--scope-port P] [--command vx,vy,wz]\nnpm run demo -- --plant arm [--policy pd|mlp] [--host loop|spin] [--seconds N] [--hz N] [--scope-port P] [--keep-open] [--priority P] [--cpu C] [--no-plan]`);
+  console.log(`${USAGE}\nnpm run demo -- --plant arm [--policy pd|mlp] [--host loop|spin] [--seconds N] [--hz N] [--scope-port P] [--keep-open] [--priority P] [--cpu C] [--no-plan]`);
   process.exit(0);
 }
 const HZ = Number(opts.hz), seconds = Number(opts.seconds), ticks = Math.round(seconds * HZ);

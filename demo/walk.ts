@@ -13,17 +13,25 @@ import { parseArgs } from 'node:util';
 import { pool, version } from '../lib/index.ts';
 import { formatSim2Sim, parseCommand, runSim2Sim } from '../lib/cli/sim2sim.ts';
 
+export const USAGE = 'npm run demo [-- --plant h1|arm] [--seconds N] [--scope-port P] [--command vx,vy,wz]';
+
 export async function walk(argv: string[]): Promise<void> {
-  const { values: opts } = parseArgs({
-    args: argv,
-    options: {
-      plant: { type: 'string', default: 'h1' },
-      seconds: { type: 'string', default: '10' },
-      'scope-port': { type: 'string', default: '0' },
-      command: { type: 'string' },
-      'keep-open': { type: 'boolean', default: false },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        plant: { type: 'string', default: 'h1' },
+        seconds: { type: 'string', default: '10' },
+        'scope-port': { type: 'string', default: '0' },
+        command: { type: 'string' },
+      },
+    });
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  const opts = parsed.values;
   const seconds = Number(opts.seconds);
   console.log(`torchloop ${version.torchloop}, libtorch ${version.libtorch}, ${version.threads} thread(s); MuJoCo 3.14 (WebAssembly)`);
   console.log(`plant: Unitree H1 in MuJoCo, unitree_rl_gym's LSTM policy (deploy config h1.yaml); policy 50 Hz, PD and physics 500 Hz, ${seconds} s in a ControlLoop`);
