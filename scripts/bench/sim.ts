@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildSim2Sim, haveRobots, loadMjcf, readDeployConfig, robotsRoot } from '../../lib/index.ts';
-import { summarize, type Summary } from './stats.ts';
+import { median, summarize, type Summary } from './stats.ts';
 import type { Check } from './steps.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
@@ -56,7 +56,7 @@ export async function simBench(options: { quick: boolean; python: string }) {
       py.policy.push(...rec.policy_us);
       py.rtf.push(seconds / (rec.tick_us.reduce((a, b) => a + b, 0) / 1e6));
     }
-    const steps = await mjStep(cfg, options, tmp);
+    const steps = await mjStep(cfg, options);
     const S = (a: number[]) => summarize(a);
     const rows: SimRow[] = [
       { what: 'policy tick (10 physics steps, PD, obs, policy)', node: S(node.tick), python: S(py.tick), ratio: 0 },
@@ -79,7 +79,7 @@ export async function simBench(options: { quick: boolean; python: string }) {
 }
 
 /** mj_step alone: the H1 scene under PD holding the default angles, 2000 steps after 200. */
-async function mjStep(cfg: ReturnType<typeof readDeployConfig>, options: { python: string }, tmp: string) {
+async function mjStep(cfg: ReturnType<typeof readDeployConfig>, options: { python: string }) {
   const steps = 2000, warmup = 200;
   const args = [cfg.xmlPath, String(steps), String(warmup), cfg.kps.join(','), cfg.kds.join(','), cfg.defaultAngles.join(',')];
   const { mj, model } = await loadMjcf(cfg.xmlPath);
@@ -101,7 +101,7 @@ async function mjStep(cfg: ReturnType<typeof readDeployConfig>, options: { pytho
   model.delete();
   const python = JSON.parse(execFileSync(options.python, [path.join(root, 'scripts', 'bench', 'mjstep.py'), ...args], { encoding: 'utf8' })) as { step_us: number[]; z: number };
   let native: Summary | undefined;
-  const floor = buildFloor(options.python, tmp);
+  const floor = buildFloor(options.python);
   if (floor) {
     const r = JSON.parse(execFileSync(floor, args, { encoding: 'utf8' })) as { step_us: number[]; z: number };
     native = summarize(r.step_us);
@@ -112,7 +112,7 @@ async function mjStep(cfg: ReturnType<typeof readDeployConfig>, options: { pytho
 }
 
 /** Builds mjstep_floor.c against the pip wheel's libmujoco (once; null when that cannot be done). */
-function buildFloor(python: string, _tmp: string): string | null {
+function buildFloor(python: string): string | null {
   const out = path.join(root, 'build', 'bench', 'mjstep_floor');
   const src = path.join(root, 'scripts', 'bench', 'mjstep_floor.c');
   try {
@@ -134,11 +134,6 @@ function tenSums(a: number[]): number[] {
   const out: number[] = [];
   for (let i = 0; i + 10 <= a.length; i += 10) out.push(a.slice(i, i + 10).reduce((x, y) => x + y, 0));
   return out;
-}
-
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 export function printSim(r: NonNullable<Awaited<ReturnType<typeof simBench>>>): void {

@@ -1,31 +1,24 @@
 // Graphs with a MuJoCo plant that ControlLoop tests build in the loop's thread.
-import { MujocoEntity } from '../../lib/index.ts';
+import { MujocoEntity, type MujocoEntityOptions } from '../../lib/index.ts';
+
+/** A plant ticked alone, its time shared (computed once before the loop starts). */
+async function plant(options: MujocoEntityOptions, init?: (e: MujocoEntity) => void) {
+  const e = await MujocoEntity.load('arm', options);
+  init?.(e);
+  const time = e.output('sout_time');
+  time.recompute(-1);
+  return {
+    tick: (t: number) => {
+      e.increment(t);
+      time.recompute(t);
+    },
+    dispose: () => e.dispose(),
+  };
+}
 
 /** The arm of test/sim/mujoco.test.ts, ctrl in, its time out. */
-export async function arm(options: { model: string }) {
-  const e = await MujocoEntity.load('arm', { model: options.model, substeps: 2 });
-  const time = e.output('sout_time');
-  time.recompute(-1);
-  return {
-    tick: (t: number) => {
-      e.increment(t);
-      time.recompute(t);
-    },
-    dispose: () => e.dispose(),
-  };
-}
+export const arm = (options: { model: string }) => plant({ model: options.model, substeps: 2 });
 
 /** The same arm under PD gains that make MuJoCo diverge within a few steps. */
-export async function diverging(options: { model: string }) {
-  const e = await MujocoEntity.load('arm', { model: options.model, control: 'pd', kp: 1e9, kd: 0 });
-  e.input('sin_target').value = [1, -1];
-  const time = e.output('sout_time');
-  time.recompute(-1);
-  return {
-    tick: (t: number) => {
-      e.increment(t);
-      time.recompute(t);
-    },
-    dispose: () => e.dispose(),
-  };
-}
+export const diverging = (options: { model: string }) =>
+  plant({ model: options.model, control: 'pd', kp: 1e9, kd: 0 }, (e) => (e.input('sin_target').value = [1, -1]));
