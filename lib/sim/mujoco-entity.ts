@@ -211,6 +211,32 @@ export class MujocoEntity extends Entity {
     this.#checkState(t, before);
   }
 
+  /**
+   * Steps a scratch copy of the model (from its initial state, under PD holding the initial
+   * joint angles with control 'pd', else zero ctrl) so that V8 has compiled and optimised
+   * MuJoCo's WASM code before the first tick: V8 first runs it unoptimised, and the first
+   * ~50 ticks of a 10-step tick otherwise take up to 30x the steady time (13.6 ms against
+   * 0.3 ms on the H1). The entity's own state is untouched. Returns the milliseconds taken.
+   */
+  warmup(steps = 2000): number {
+    const t0 = performance.now();
+    const mj = this.mj, m = this.model, d = new mj.MjData(m);
+    try {
+      const kp = this.#kp?.value, kd = this.#kd?.value, jq = this.#jointQ, jv = this.#jointV, nu = this.nu;
+      let qpos = d.qpos as Float64Array, qvel = d.qvel as Float64Array, ctrl = d.ctrl as Float64Array;
+      const hold = Float64Array.from({ length: nu }, (_, i) => (jq[i] >= 0 ? qpos[jq[i]] : 0));
+      for (let s = 0; s < steps; s++) {
+        if (qpos.length === 0) [qpos, qvel, ctrl] = [d.qpos, d.qvel, d.ctrl];
+        if (kp && kd) for (let i = 0; i < nu; i++) ctrl[i] = (hold[i] - qpos[jq[i]]) * kp[i] - qvel[jv[i]] * kd[i];
+        mj.mj_step(m, d);
+      }
+    } finally {
+      d.delete();
+    }
+    this.#refresh();
+    return performance.now() - t0;
+  }
+
   /** Back to the model's initial state (or its keyframe `key`), time 0. */
   reset(key?: number): void {
     if (key === undefined) this.mj.mj_resetData(this.model, this.data);

@@ -156,6 +156,8 @@ export class Sim2Sim {
     this.#recRows = Math.max(0, options.record ?? 0);
     this.#rec = new Float64Array(this.#recRows * (1 + 3 + 4 + n));
     this.#physics = new Float64Array(Math.max(1, this.#recRows || 4096));
+    // MuJoCo's WASM code compiled and optimised before the first tick (a scratch state).
+    sim.warmup();
     // The authors' loop steps one period at the default angles before the policy's first tick.
     sim.increment(-1);
     this.#start = Float64Array.from(sim.output('sout_base_pos').value.subarray(0, 2));

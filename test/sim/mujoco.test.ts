@@ -85,6 +85,26 @@ describe('MujocoEntity', () => {
     }
   });
 
+  it('warms up on a scratch state: its own state and step count are untouched', async () => {
+    const a = await MujocoEntity.load('a', { model: ARM, control: 'pd', kp: 50, kd: 1 });
+    const b = await MujocoEntity.load('b', { model: ARM, control: 'pd', kp: 50, kd: 1 });
+    try {
+      expect(a.warmup(500)).toBeGreaterThan(0);
+      expect(a.steps).toBe(0);
+      for (let t = 0; t < 20; t++) {
+        a.increment(t);
+        b.increment(t);
+      }
+      const qa = a.output('sout_qpos'), qb = b.output('sout_qpos');
+      qa.recompute(20);
+      qb.recompute(20);
+      expect(Array.from(qa.value as Float64Array)).toEqual(Array.from(qb.value as Float64Array));
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
   it('applies ctrl, and PD targets at the physics rate', async () => {
     const free = await MujocoEntity.load('free', { model: ARM });
     const pushed = await MujocoEntity.load('pushed', { model: ARM });
