@@ -101,7 +101,7 @@ export async function serveScope(loop: ControlLoop, options: ScopeOptions = {}):
   };
 }
 
-const SCENE_HTML = `<h4>scene</h4><div id="scene-status">loading the scene...</div><canvas id="scene" width="900" height="500"></canvas>
+const SCENE_HTML = `<div><h4>scene</h4><div id="scene-status">loading the scene...</div><canvas id="scene" width="720" height="480"></canvas></div>
 <script type="importmap">{"imports":{"three":"/scene/three/three.module.js"}}</script>
 <script type="module">${SCENE_SCRIPT}</script>`;
 
@@ -171,12 +171,11 @@ function jitterHistogram(loop: ControlLoop): [number, number][] {
 
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>torchloop scope</title>
-<style>body{font:13px system-ui,sans-serif;margin:12px;background:#fafafa}canvas{background:#fff;border:1px solid #ccc;display:block;margin:6px 0}#stats{font-family:monospace}</style>
+<style>body{font:13px system-ui,sans-serif;margin:12px;background:#fafafa}canvas{background:#fff;border:1px solid #ccc;display:block;margin:6px 0}#stats{font-family:monospace}#panes{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}</style>
 </head><body>
 <h3>torchloop scope</h3>
 <div id="stats">waiting for the loop...</div>
-<!--scene-->
-<div id="plots"></div>
+<div id="panes"><!--scene--><div id="plots"></div></div>
 <h4>tick start jitter (µs)</h4><canvas id="jitter" width="900" height="160"></canvas>
 <script>
 const colors = ['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf','#393b79','#637939'];
