@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { pool, version } from '../lib/index.ts';
 import { formatSim2Sim, parseCommand, runSim2Sim } from '../lib/cli/sim2sim.ts';
 
-export const USAGE = 'npm run demo [-- --plant h1|arm] [--seconds N] [--scope-port P] [--command vx,vy,wz]';
+export const USAGE = 'npm run demo [-- --plant h1|arm] [--seconds N] [--scope-port P] [--command vx,vy,wz] [--priority P] [--cpu C]';
 
 export async function walk(argv: string[]): Promise<void> {
   let parsed;
@@ -25,6 +25,8 @@ export async function walk(argv: string[]): Promise<void> {
         seconds: { type: 'string', default: '10' },
         'scope-port': { type: 'string', default: '0' },
         command: { type: 'string' },
+        priority: { type: 'string', default: '80' },
+        cpu: { type: 'string', default: '1' },
       },
     });
   } catch (e) {
@@ -54,6 +56,8 @@ export async function walk(argv: string[]): Promise<void> {
   process.once('SIGINT', () => abort.abort());
   const r = await runSim2Sim({
     config: 'h1.yaml', seconds, view: true, scopePort: Number(opts['scope-port']), command: parseCommand(opts.command), abort: abort.signal,
+    loopRealtime: { priority: Number(opts.priority), cpu: Number(opts.cpu), lockMemory: false },
+    onWarning: (w) => console.log(`note: ${w}`),
     onScope: (scope) => {
       console.log(`scope with the 3D view: ${scope.url}  (open it in a browser; HTTP on the main thread: ${api})`);
       delay.enable();
@@ -71,6 +75,7 @@ export async function walk(argv: string[]): Promise<void> {
   clearInterval(asker);
   await new Promise((res) => setTimeout(res, 50));
   server.close();
+  if (r.loop?.realtime.length) console.log(`realtime settings: ${r.loop.realtime.join('; ')}`);
   console.log(`\n${formatSim2Sim(r)}`);
   console.log(`main thread: event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(2)} ms, max ${(delay.max / 1e6).toFixed(2)} ms; HTTP requests answered during the run: ${answered} of ${asked}`);
   pool.clear();

@@ -26,6 +26,10 @@ export interface Sim2SimRun {
   onScope?: (scope: Scope) => void | Promise<void>;
   /** Called about once a second while a realtime run goes. */
   onProgress?: (loop: ControlLoop) => void;
+  /** The loop thread's realtime settings (ControlLoop's `realtime`: SCHED_FIFO priority, CPU, mlockall). */
+  loopRealtime?: { priority?: number; cpu?: number; lockMemory?: boolean };
+  /** Called with each of the loop's warnings (a realtime setting the process may not apply). */
+  onWarning?: (warning: string) => void;
   /** Ends a realtime run early (the report covers the ticks run). */
   abort?: AbortSignal;
 }
@@ -78,10 +82,12 @@ async function runInLoop(o: Sim2SimRun, options: { config: string; root: string;
     module: pathToFileURL(ownModule('sim/sim2sim-loop')),
     options: { ...options, record: o.trajectory !== undefined ? ticks + 1 : 0, ticks },
     hz,
+    realtime: o.loopRealtime,
     signals: ['sim.sout_base_pos', 'policy.sout_action', 'sim.sout_geom_pose', 'sim.sout_joint_pos'],
   });
   const errors: Error[] = [];
   loop.on('error', (e: Error) => errors.push(e));
+  loop.on('warning', (w: string) => o.onWarning?.(w));
   await loop.start();
   let scope: Scope | undefined;
   if (o.view) {
