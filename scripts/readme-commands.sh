@@ -54,6 +54,10 @@ run "torchloop inspect" 'forward' cli inspect test/fixtures/torch-2.13/mlp_m2.pt
 run "torchloop inspect --json" '"methods"' cli inspect test/fixtures/torch-2.13/mlp_m2.pt --json
 run "torchloop sim2sim" 'stayed up' cli sim2sim h1.yaml --seconds 2
 run "torchloop sim2sim --realtime --trajectory" 'missed deadlines [0-9]+' cli sim2sim h1.yaml --seconds 1 --realtime --trajectory "$LOGS/h1-trajectory.json"
+run "torchloop sim2sim --realtime --view" '3D scope: http://127\.0\.0\.1:[0-9]+/' cli sim2sim h1.yaml --realtime --view --seconds 2
+run "torchloop sim2sim --command --trajectory --json" '"fell":false' cli sim2sim h1.yaml --command 0.8,0,0 --trajectory "$LOGS/h1.json" --json --seconds 2
+# `torchloop robots fetch` downloads from GitHub: there is no network here, so CI runs the same
+# code path from a local folder (--from), as the consumer test does.
 run "torchloop robots fetch --from" 'sha256-checked' cli robots fetch --from "${TORCHLOOP_ROBOTS:-../shared/robots}" --to "$LOGS/robots"
 run "torchloop bench" 'p50' cli bench --model test/fixtures/torch-2.13/mlp_m2.pt --shape 1x48 --steps 2000 --rounds 2
 run "torchloop grid --workers 2" 'done' cli grid demo/learn/grid.yaml --workers 2
