@@ -10,6 +10,8 @@
         "native/core/errors.cc",
         "native/core/interpreter.cc",
         "native/core/model.cc",
+        "native/core/package.cc",
+        "native/core/package_runner.cc",
         "native/core/plan.cc",
         "native/core/static_runtime.cc",
         "native/core/runtime.cc",

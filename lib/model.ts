@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { TorchError, expected } from './errors.ts';
-import { native, type MethodSignature, type NativeModel, type NativeStep, type NativeTrainer, type StepArgSpec } from './native.ts';
+import { native, type PackageInfo, type MethodSignature, type NativeModel, type NativeStep, type NativeTrainer, type StepArgSpec } from './native.ts';
 import { readSafetensors, writeSafetensors } from './train/safetensors.ts';
 import type { Tensor, TypedArray } from './tensor.ts';
 
-export type { MethodSignature, ArgumentSignature } from './native.ts';
+export type { MethodSignature, ArgumentSignature, PackageInfo } from './native.ts';
 
-/** Where a model comes from: a path, a `file://` URL, or the bytes of a `.pt` file. */
+/** Where a model comes from: a path, a `file://` URL, or the bytes of a `.pt` or `.pt2` file. */
 export type ModelSource = string | URL | Buffer | Uint8Array;
 
 /**
@@ -53,7 +53,12 @@ function checkDevice(options: LoadOptions | undefined): string {
 }
 
 /**
- * A TorchScript module loaded through libtorch.
+ * A module loaded through libtorch: a TorchScript archive (`.pt`, from torch.jit.save) or an
+ * AOTInductor package (`.pt2`, from torch._inductor.aoti_compile_and_package or `torchloop
+ * compile`); the file's contents decide, not its name. A package is native code compiled for
+ * this kind of machine, and runs in the process: load only packages you trust, as you would a
+ * shared library. It has one method, `forward`, whose arguments are tensors of the shapes it
+ * was compiled for; it cannot be trained or saved (`ERR_UNSUPPORTED`).
  *
  * @example
  * const m = await Model.load('model.pt');
@@ -68,7 +73,7 @@ export class Model implements Disposable {
     this.#native = handle;
   }
 
-  /** Loads a `.pt` file (path, file:// URL or Buffer) off the JavaScript thread. */
+  /** Loads a `.pt` or `.pt2` file (path, file:// URL or Buffer) off the JavaScript thread. */
   static async load(source: ModelSource, options?: LoadOptions): Promise<Model> {
     const device = checkDevice(options);
     const src = normalizeSource(source);
@@ -220,6 +225,16 @@ export class Model implements Disposable {
   /** `'cpu'` or `'cuda:N'`. */
   get device(): string {
     return this.#native.device();
+  }
+
+  /** `'torchscript'` (a `.pt` archive) or `'aoti'` (an AOTInductor `.pt2` package). */
+  get format(): 'torchscript' | 'aoti' {
+    return this.#native.packageInfo() ? 'aoti' : 'torchscript';
+  }
+
+  /** An AOTInductor package's inputs (as compiled) and metadata; null for TorchScript. */
+  get packageInfo(): PackageInfo | null {
+    return this.#native.packageInfo();
   }
 
   /** Saves as a TorchScript archive that `torch.jit.load` reads. */

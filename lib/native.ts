@@ -30,6 +30,14 @@ export interface MethodSignature {
 }
 
 /** Native model handle (native/napi/model_wrap.cc). */
+/** An AOTInductor package's inputs as compiled (shapes and dtypes when torchloop compile recorded them) and its metadata. */
+export interface PackageInfo {
+  inputs: { name: string; shape?: number[]; dtype?: string }[];
+  /** How many tensors forward() returns. */
+  outputs: number;
+  metadata: Record<string, string>;
+}
+
 export interface NativeModel {
   methods(): string[];
   signature(method: string): MethodSignature;
@@ -45,6 +53,7 @@ export interface NativeModel {
   gradEnabled(): boolean;
   save(path: string): void;
   device(): string;
+  packageInfo(): PackageInfo | null;
   dispose(): void;
   disposed(): boolean;
   createStep(method: string, inputs: StepArgSpec[], options?: { plan?: boolean }): NativeStep;

@@ -408,9 +408,10 @@ with open(path("expected.json"), "w") as f:
     json.dump(expected, f)
 
 # --- benchmark models ----------------------------------------------------------------
+# M3 is also a test fixture: scripts/make_packages.py compiles it into a .pt2.
+m3 = torch.jit.script(mlp([512, 1024, 1024, 512], "relu"))
+m3.save(path("mlp_m3.pt"))
 if BENCH:
-    m3 = torch.jit.script(mlp([512, 1024, 1024, 512], "relu"))
-    m3.save(path("mlp_m3.pt"))
     for name, module, inputs in [
         ("m1", PDController(), tuple(torch.randn(12) for _ in range(6))),
         ("m2", mlp([48, 256, 256, 12], "tanh"), (torch.randn(1, 48),)),

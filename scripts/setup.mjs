@@ -149,6 +149,16 @@ if (existsSync(zooDir)) {
   }
 }
 
+// AOTInductor packages (.pt2) made by the main build's PyTorch 2.x with torchloop compile's own
+// code (scripts/make_packages.py): M1 to M3 and the zoo models that convert, with PyTorch's
+// outputs. About 15 to 20 s a model on two cores; made once, remade when a script changes.
+if (both) {
+  const build = BUILDS[0];
+  const marker = `${build.fixtures}/pt2/expected.json`;
+  const inputs = [mtime('scripts/make_packages.py'), mtime('python/compile_pt2.py'), fixtureScript, mtime(`${build.fixtures}/zoo/.done`)];
+  if (mtime(marker) < Math.max(...inputs)) run(build.python(), ['scripts/make_packages.py', build.fixtures, zooDir]);
+}
+
 // The sim2sim reference: the authors' own deploy_mujoco.py, run headless by the pip wheel's
 // MuJoCo 3.14 and PyTorch 2.13 for 10 s of simulated time (scripts/sim2sim_reference.py);
 // the test compares torchloop's trajectory with it.

@@ -5,7 +5,8 @@
  *   torchloop train CONFIG.yaml --nproc N [--nnodes M --node-rank R --master host:port]
  *   torchloop grid GRID.yaml [--workers N | --nats URL] [--json]
  *   torchloop worker --nats URL --grid NAME
- *   torchloop inspect model.pt [--json]
+ *   torchloop inspect model.pt|model.pt2 [--json]
+ *   torchloop compile model.pt --input 1x48 [--input ...] -o model.pt2 [--module pkg.mod:factory] [--python PY] [--default] [--force] [--json]
  *   torchloop bench [--model file.pt --shape 1x48 ...] [--steps N] [--rounds N] [--json]
  *   torchloop sim2sim CONFIG.yaml [--root DIR] [--seconds S] [--realtime] [--view] [--command vx,vy,wz] [--trajectory out.json] [--json]
  *   torchloop robots fetch [--from DIR|URL] [--to DIR]
@@ -27,6 +28,7 @@ import { serveIpc } from '../grid/local.ts';
 import { serveNats } from '../grid/nats.ts';
 import { fetchRobots, robotSearchPath, UNITREE_RL_GYM } from '../sim/robots.ts';
 import { formatSim2Sim, parseCommand, runSim2Sim } from './sim2sim.ts';
+import { compilePackage, formatCompile } from './compile.ts';
 
 // Top-level config keys that hold a value (the sections are set as --section.key).
 const TOP_LEVEL = ['name', 'seed', 'output'];
@@ -168,16 +170,41 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('inspect <model>')
-    .description("a TorchScript file's methods, signatures and parameter count")
+    .description("a TorchScript file's methods, signatures and parameter count, or a .pt2 package's inputs and metadata")
     .option('--json', 'machine-readable output')
     .action((file: string, o: { json?: boolean }) => {
       using m = Model.loadSync(file);
       const params = m.parameters();
       const count = Object.values(params).reduce((a, t) => a + t.numel, 0);
-      const info = { file, methods: m.methods.map((name) => m.signature(name)), parameters: count, tensors: Object.fromEntries(Object.entries(params).map(([k, t]) => [k, [...t.shape]])), libtorch: version.libtorch };
+      const pkg = m.packageInfo;
+      const info = { file, format: m.format, methods: m.methods.map((name) => m.signature(name)), parameters: count, tensors: Object.fromEntries(Object.entries(params).map(([k, t]) => [k, [...t.shape]])), ...(pkg ? { package: pkg } : {}), libtorch: version.libtorch };
+      const sig = info.methods.map((s) => `  ${s.name}(${s.arguments.map((a) => `${a.name}: ${a.type}`).join(', ')}) -> ${s.returns}`);
       output(!!o.json, info, () =>
-        [`${file}: ${count} parameters in ${Object.keys(params).length} tensors`, ...info.methods.map((s) => `  ${s.name}(${s.arguments.map((a) => `${a.name}: ${a.type}`).join(', ')}) -> ${s.returns}`)].join('\n'),
+        pkg
+          ? [`${file}: an AOTInductor package (native code compiled for ${pkg.metadata.AOTI_CPU_ISA || pkg.metadata.AOTI_DEVICE_KEY || 'this machine'})`, ...sig,
+             ...pkg.inputs.map((i) => `  input ${i.name}: ${i.shape ? `${i.shape.join('x')} ${i.dtype}` : 'shape not recorded'}`),
+             ...(pkg.metadata['torchloop.torch_version'] ? [`  compiled by PyTorch ${pkg.metadata['torchloop.torch_version']} from ${pkg.metadata['torchloop.source']}`] : [])].join('\n')
+          : [`${file}: ${count} parameters in ${Object.keys(params).length} tensors`, ...sig].join('\n'),
       );
+    });
+
+  program
+    .command('compile [model]')
+    .description('a TorchScript file (or --module pkg.mod:factory) into an AOTInductor .pt2 package, checked against it and timed; needs Python with PyTorch 2.x and a C++ compiler')
+    .requiredOption('-o, --out <file.pt2>', 'the package to write')
+    .option('--input <shape...>', "each input of forward(), e.g. 1x48 or 1x12:int64 (one per argument, in order)")
+    .option('--module <pkg.mod:factory>', 'a Python function returning the nn.Module, instead of a TorchScript file')
+    .option('--python <path>', "the Python to compile with (default: the one of the pip torch torchloop's libtorch came from)")
+    .option('--default', "AOTInductor's default options (no freezing, no max-autotune)")
+    .option('--force', 'replace an existing .pt2 package')
+    .option('--no-bench', 'skip timing the source and the package')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string | undefined, o: { out: string; input?: string[]; module?: string; python?: string; default?: boolean; force?: boolean; bench: boolean; json?: boolean }) => {
+      const r = await compilePackage({
+        source: file, module: o.module, inputs: o.input ?? [], out: o.out, python: o.python, defaultOptions: o.default, force: o.force,
+        benchSteps: o.bench ? 20_000 : 0, onProgress: o.json ? undefined : (l) => console.error(l),
+      });
+      output(!!o.json, r, () => formatCompile(r));
     });
 
   program

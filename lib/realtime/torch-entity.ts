@@ -331,11 +331,17 @@ export class TorchEntity extends Entity {
    */
   #argumentSpecs(method: string, args: ArgumentSignature[]): StepArgSpec[] {
     const inputs = this.#inputs;
+    // An AOTInductor package takes the shapes it was compiled for: a signal of as many
+    // elements (48 for [1, 48]) feeds it in that shape.
+    const compiled = this.model.packageInfo?.inputs;
     let next = 0;
     const leaf = (where: string): StepArgSpec => {
+      const at = next;
       const s = inputs[next++];
       if (!s) throw new TorchError('ERR_ARGUMENT', `Entity '${this.name}' needs an input signal for ${where} of ${method}(${args.map((a) => a.name).join(', ')}): add one with addInput()`);
-      const shape = s.shape ?? (s.source?.length !== undefined ? [s.source.length] : null);
+      let shape = s.shape ?? (s.source?.length !== undefined ? [s.source.length] : null);
+      const want = compiled?.[at]?.shape;
+      if (shape && want && shape.reduce((a, b) => a * b, 1) === want.reduce((a, b) => a * b, 1)) shape = want;
       if (!shape) throw new TorchError('ERR_ARGUMENT', `Input signal '${s.path}' has no value and is not plugged: its shape is unknown`);
       return s.dtype === 'int64' ? { shape: [...shape], dtype: 'int64', fromDouble: true } : { shape: [...shape], dtype: s.dtype };
     };

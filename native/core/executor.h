@@ -3,6 +3,7 @@
 //   interpreter.cc  TorchScript's interpreter with a reused stack (always possible; the
 //                   reference the others are checked against);
 //   plan.cc         the frozen graph replayed as ATen out-variant calls (CPU);
+//   package_runner.cc  an AOTInductor package's compiled forward (the only way a .pt2 runs);
 //   cuda_graph.cc   the whole step (copies in, the method, copies out) captured as one CUDA
 //                   graph on a stream of its own (CUDA builds).
 // The runner builds the candidates that apply, checks each against the interpreter's
@@ -46,6 +47,8 @@ struct Binding {
 std::unique_ptr<Executor> makeInterpreter(const Binding& b);
 std::unique_ptr<Executor> makePlan(const Binding& b);
 std::unique_ptr<Executor> makeCudaGraph(const Binding& b);
+// An AOTInductor package (b.model.package()): its compiled forward, results copied into the outputs.
+std::unique_ptr<Executor> makePackageRunner(const Binding& b);
 // Static Runtime (libtorch 2.x builds; elsewhere it throws saying so).
 std::unique_ptr<Executor> makeStaticRuntime(const Binding& b);
 

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "errors.h"
+#include "package.h"
 #include "runtime.h"
 #include "validate.h"
 
@@ -152,6 +153,22 @@ ModelCore::ModelCore(torch::jit::Module module, c10::Device device)
   module_.eval();
 }
 
+ModelCore::ModelCore(std::shared_ptr<Package> package, size_t bytes, c10::Device device)
+    : module_("__torch__.torchloop.Package"), package_(std::move(package)), packageBytes_(bytes), device_(device) {}
+
+void ModelCore::requireTorchScript(const char* what) const {
+  if (package_) {
+    throw Error(Code::Unsupported, std::string("An AOTInductor package (.pt2) cannot ") + what +
+                                       ": it is compiled for inference, with its weights folded in. Do it on the TorchScript "
+                                       "file (or the Python module) and compile the package again.");
+  }
+}
+
+torch::jit::Module& ModelCore::module(const char* what) {
+  requireTorchScript(what);
+  return module_;
+}
+
 namespace {
 // libtorch reads the archive from torchloop's checked copy, through this adapter (no second copy).
 class BufferAdapter final : public caffe2::serialize::ReadAdapterInterface {
@@ -185,6 +202,10 @@ void hideDebugRecords(std::string& raw, const ArchiveInfo& archive) {
 
 std::shared_ptr<ModelCore> ModelCore::loadFrom(std::string raw, const std::string& origin, const std::string& device) {
   c10::Device dev = parseDevice(device);
+  if (Package::looksLikePackage(raw)) {
+    std::shared_ptr<Package> package = Package::load(raw, origin, dev);
+    return std::shared_ptr<ModelCore>(new ModelCore(std::move(package), raw.size(), dev));
+  }
   ArchiveInfo archive;
   std::string refused = examine(raw, archive);
   if (!refused.empty()) throw Error(Code::ModelLoad, "Cannot load " + origin + ": " + refused);
@@ -226,16 +247,32 @@ std::shared_ptr<ModelCore> ModelCore::loadBuffer(const char* data, size_t size, 
 }
 
 std::vector<std::string> ModelCore::methods() const {
+  if (package_) return {"forward"};
   std::vector<std::string> names;
   for (const auto& m : module_.get_methods()) names.push_back(m.name());
   return names;
 }
 
 bool ModelCore::hasMethod(const std::string& name) const {
+  if (package_) return name == "forward";
   return module_.find_method(name).has_value();
 }
 
 MethodSignature ModelCore::signature(const std::string& name) const {
+  if (package_) {
+    if (name != "forward") throw Error(Code::NotFound, "The model has no method '" + name + "' (it has: forward)");
+    MethodSignature sig;
+    sig.name = name;
+    for (const auto& in : package_->inputs()) sig.arguments.push_back({in.name, "Tensor", c10::TensorType::get(), false, {}});
+    if (!package_->tupleResult()) {
+      sig.returnType = "Tensor";
+    } else {
+      sig.returnType = "Tuple[";
+      for (size_t i = 0; i < package_->outputCount(); ++i) sig.returnType += i ? ", Tensor" : "Tensor";
+      sig.returnType += "]";
+    }
+    return sig;
+  }
   auto method = module_.find_method(name);
   if (!method) {
     std::string known;
@@ -269,6 +306,17 @@ MethodSignature ModelCore::signature(const std::string& name) const {
 
 c10::IValue ModelCore::run(const std::string& name, std::vector<c10::IValue> args) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (package_) {
+    if (name != "forward") throw Error(Code::NotFound, "The model has no method '" + name + "'");
+    std::vector<at::Tensor> tensors;
+    for (auto& a : args) {
+      if (!a.isTensor()) throw Error(Code::Argument, "Expected tensors for the arguments of a package's forward()");
+      tensors.push_back(device_.is_cpu() ? a.toTensor() : a.toTensor().to(device_));
+    }
+    auto outs = package_->run(tensors);
+    if (!package_->tupleResult() && outs.size() == 1) return outs[0];
+    return c10::ivalue::Tuple::create(std::vector<c10::IValue>(outs.begin(), outs.end()));
+  }
   auto method = module_.find_method(name);
   if (!method) throw Error(Code::NotFound, "The model has no method '" + name + "'");
   if (!device_.is_cpu()) {
@@ -292,18 +340,24 @@ ModelCore::NoGradScope::NoGradScope(const ModelCore& m) {
 
 std::vector<std::pair<std::string, at::Tensor>> ModelCore::parameters() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
+  if (package_) return out;  // folded into the compiled code
   for (const auto& p : module_.named_parameters(true)) out.emplace_back(p.name, p.value);
   return out;
 }
 
 std::vector<std::pair<std::string, at::Tensor>> ModelCore::buffers() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
+  if (package_) return out;
   for (const auto& p : module_.named_buffers(true)) out.emplace_back(p.name, p.value);
   return out;
 }
 
 void ModelCore::setTraining(bool training) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (package_) {
+    if (training) requireTorchScript("be trained");
+    return;
+  }
   training_ = training;
   if (training) module_.train();
   else module_.eval();
@@ -336,6 +390,7 @@ std::shared_ptr<ModelCore> ModelCore::compile(const std::string& source, const s
 
 void ModelCore::loadStateDict(const std::vector<std::pair<std::string, at::Tensor>>& tensors, bool strict) {
   std::lock_guard<std::mutex> lock(mutex_);
+  requireTorchScript("load a state dict");
   std::unordered_map<std::string, at::Tensor> targets;
   for (const auto& p : module_.named_parameters(true)) targets[p.name] = p.value;
   for (const auto& b : module_.named_buffers(true)) targets[b.name] = b.value;
@@ -366,6 +421,7 @@ void ModelCore::loadStateDict(const std::vector<std::pair<std::string, at::Tenso
 
 void ModelCore::save(const std::string& path, const std::unordered_map<std::string, std::string>& extraFiles) const {
   std::lock_guard<std::mutex> lock(mutex_);
+  requireTorchScript("be saved as TorchScript (copy the .pt2 file instead)");
   try {
     module_.save(path, extraFiles);
   } catch (const std::exception& e) {
@@ -378,6 +434,7 @@ void ModelCore::checkNotDisposed(const char* what) const {
 }
 
 size_t ModelCore::parameterBytes() const {
+  if (package_) return packageBytes_;
   size_t bytes = 0;
   for (const auto& p : module_.named_parameters(true)) bytes += p.value.nbytes();
   for (const auto& p : module_.named_buffers(true)) bytes += p.value.nbytes();

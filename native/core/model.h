@@ -1,5 +1,8 @@
-// ModelCore: one loaded TorchScript module, usable from any thread. It knows nothing of
-// Node; the N-API layer (native/napi/model_wrap.*) and the C++ tools sit on top of it.
+// ModelCore: one loaded module, usable from any thread: a TorchScript archive (.pt, this file
+// and model.cc) or an AOTInductor package (.pt2, package.h), behind one interface: methods,
+// signatures, run(), steps. What only TorchScript has (parameters to train, save, the graph
+// the step executors read) is Error(Unsupported) on a package. It knows nothing of Node; the
+// N-API layer (native/napi/model_wrap.*) and the C++ tools sit on top of it.
 #pragma once
 #include <torch/script.h>
 
@@ -12,6 +15,8 @@
 #include <vector>
 
 namespace torchloop {
+
+class Package;  // package.h
 
 struct ArgumentInfo {
   std::string name;
@@ -84,14 +89,21 @@ class ModelCore {
 
   const c10::Device& device() const { return device_; }
   size_t parameterBytes() const;
-  torch::jit::Module& module() { return module_; }
+  // The TorchScript module; Error(Unsupported) naming `what` for a package.
+  torch::jit::Module& module(const char* what = "run on TorchScript's executors");
+  // The AOTInductor package, or null for TorchScript.
+  Package* package() const { return package_.get(); }
   std::mutex& mutex() { return mutex_; }
 
  private:
   ModelCore(torch::jit::Module module, c10::Device device);
+  ModelCore(std::shared_ptr<Package> package, size_t bytes, c10::Device device);
+  void requireTorchScript(const char* what) const;
   static std::shared_ptr<ModelCore> loadFrom(std::string raw, const std::string& origin, const std::string& device);
 
   torch::jit::Module module_;
+  std::shared_ptr<Package> package_;
+  size_t packageBytes_ = 0;
   std::unordered_map<std::string, std::string> extraFiles_;
   c10::Device device_;
   bool training_ = false;

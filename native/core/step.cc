@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "executor.h"
+#include "package.h"
 
 namespace torchloop {
 
@@ -164,7 +165,10 @@ StepRunner::StepRunner(std::shared_ptr<ModelCore> model, std::string method, std
       inputs_.push_back(t);
     }
   }
-  analyse();
+  // A package's graph is compiled code: nothing to analyse (torch.export functionalises
+  // writes into inputs and buffers), but its inputs are fixed when it was compiled.
+  if (model_->package()) model_->package()->check(modelInputs_);
+  else analyse();
   prepare();
 }
 
@@ -267,7 +271,15 @@ void StepRunner::prepare() {
       for (auto& a : args) if (a.isTensor()) a = a.toTensor().to(model_->device());
     }
     try {
-      result = model_->module().get_method(method_)(std::move(args));
+      if (Package* pkg = model_->package()) {
+        std::vector<at::Tensor> tensors;
+        for (auto& a : args) tensors.push_back(a.toTensor());
+        auto outs = pkg->run(tensors);
+        if (!pkg->tupleResult() && outs.size() == 1) result = outs[0];
+        else result = c10::ivalue::Tuple::create(std::vector<c10::IValue>(outs.begin(), outs.end()));
+      } else {
+        result = model_->module().get_method(method_)(std::move(args));
+      }
     } catch (const std::exception& e) {
       if (stateful_) restoreState();
       throw classify(e, Code::Runtime, method_ + "() failed");
@@ -346,11 +358,15 @@ void StepRunner::chooseExecutor() {
       why.push_back(std::string(name) + ": " + messageOf(e));
     }
   };
-  valid.push_back({makeInterpreter(binding), "interpreter"});
-  if (at::globalContext().userEnabledMkldnn() && options_.usePlan) {
+  const bool package = model_->package() != nullptr;
+  // A package is compiled code with one way to run: the step only feeds it and copies its results.
+  if (package) valid.push_back({makePackageRunner(binding), "aoti"});
+  else valid.push_back({makeInterpreter(binding), "interpreter"});
+  if (!package && at::globalContext().userEnabledMkldnn() && options_.usePlan) {
     consider("interpreter with oneDNN off", [](const Binding& b) -> std::unique_ptr<Executor> { return std::make_unique<WithoutOneDnn>(makeInterpreter(b)); });
   }
-  if (!options_.usePlan) {
+  if (package) {
+  } else if (!options_.usePlan) {
     why.push_back("plan disabled");
   } else if (model_->gradEnabled()) {
     why.push_back("gradients enabled: the model's own autograd calls need the interpreter");

@@ -80,7 +80,7 @@ Trainer::Trainer(std::shared_ptr<ModelCore> model, TrainerConfig config) : model
   if (config_.loss.rfind("method:", 0) == 0 && !model_->hasMethod(config_.loss.substr(7))) {
     throw Error(Code::NotFound, "The model has no loss method '" + config_.loss.substr(7) + "'");
   }
-  for (const auto& p : model_->module().named_parameters(true)) {
+  for (const auto& p : model_->module("be trained").named_parameters(true)) {
     if (p.value.requires_grad()) {
       params_.push_back(p.value);
       paramNames_.push_back(p.name);

@@ -172,9 +172,16 @@ ArchiveInfo readZip(const char* data, size_t size, const ValidationLimits& limit
     at += 46 + nameLen + extraLen + commentLen;
   }
   if (at != cdOffset + cdSize) fail(at, "the central directory holds more than its " + std::to_string(entries) + " records");
+  return info;
+}
+
+[[noreturn]] void zipFail(uint64_t at, const std::string& what) { throw ValidationError("", at, what); }
+
+ArchiveInfo readTorchScriptZip(const char* data, size_t size, const ValidationLimits& limits) {
+  ArchiveInfo info = readZip(data, size, limits);
   if (!info.has("data.pkl")) {
     if (info.has("model.json")) throw LegacyArchive(info.prefix + "model.json");
-    fail(eocd, "no data.pkl record: not a TorchScript archive");
+    zipFail(size, "no data.pkl record: not a TorchScript archive");
   }
   return info;
 }
@@ -677,14 +684,42 @@ void checkClassBodies(std::string_view src, const std::string& where) {
 
 }  // namespace
 
-ArchiveInfo readArchive(const char* data, size_t size, const ValidationLimits& limits) { return readZip(data, size, limits); }
+ArchiveInfo readArchive(const char* data, size_t size, const ValidationLimits& limits) { return readTorchScriptZip(data, size, limits); }
+
+ArchiveInfo readPackage(const char* data, size_t size, const ValidationLimits& limits) {
+  ArchiveInfo info = readZip(data, size, limits);
+  // The loader extracts every record under a temporary folder: a name that climbs out of it,
+  // or is absolute, would write elsewhere. torch.export's writer makes plain relative names.
+  for (const auto& r : info.records) {
+    std::string_view n = r.name;
+    if (n.empty() || n.front() == '/' || n.find('\\') != std::string_view::npos || n.find('\0') != std::string_view::npos) {
+      zipFail(r.offset, "record '" + info.prefix + r.name + "' has a name no package writer makes");
+    }
+    size_t start = 0;
+    while (start <= n.size()) {
+      size_t end = n.find('/', start);
+      if (end == std::string_view::npos) end = n.size();
+      std::string_view part = n.substr(start, end - start);
+      if (part == ".." || part == "." || (part.empty() && end != n.size())) {
+        zipFail(r.offset, "record '" + info.prefix + r.name + "' names a path outside the package's folder");
+      }
+      start = end + 1;
+    }
+  }
+  const ArchiveRecord* format = info.find("archive_format");
+  if (!format) zipFail(size, "no archive_format record: not a PT2 package (torch._inductor.aoti_compile_and_package writes one)");
+  if (format->deflated || format->size != 3 || std::string_view(data + format->offset, 3) != "pt2") {
+    zipFail(format->offset, "archive_format is not 'pt2': not a PT2 package");
+  }
+  return info;
+}
 
 void validateSource(std::string_view source, const std::string& where, const ValidationLimits& limits) {
   scanSource(source, where, limits, nullptr);
 }
 
 ArchiveInfo validateArchive(const char* data, size_t size, Inflate inflate, const ValidationLimits& limits) {
-  ArchiveInfo info = readZip(data, size, limits);
+  ArchiveInfo info = readTorchScriptZip(data, size, limits);
   std::map<std::string, std::string> ops;
   std::string inflated;
   // A record's bytes, inflated when deflated; empty view when it cannot be inflated here.

@@ -84,6 +84,10 @@ struct ArchiveInfo {
 // Reads and checks the zip structure alone (the records, their places and sizes).
 ArchiveInfo readArchive(const char* data, size_t size, const ValidationLimits& limits = {});
 
+// Reads and checks a PT2 package (torch.export / AOTInductor): the zip structure, an
+// archive_format record saying "pt2", and names that stay inside the package's folder.
+ArchiveInfo readPackage(const char* data, size_t size, const ValidationLimits& limits = {});
+
 // Checks a whole archive held in memory; throws ValidationError on the first problem.
 ArchiveInfo validateArchive(const char* data, size_t size, Inflate inflate, const ValidationLimits& limits = {});
 

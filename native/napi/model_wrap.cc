@@ -1,5 +1,7 @@
 #include "model_wrap.h"
 
+#include "core/package.h"
+
 #include <malloc.h>
 
 #include "convert.h"
@@ -130,6 +132,7 @@ Napi::Function ModelWrap::Init(Napi::Env env) {
                          InstanceMethod<&ModelWrap::GradEnabled>("gradEnabled"),
                          InstanceMethod<&ModelWrap::Save>("save"),
                          InstanceMethod<&ModelWrap::Device>("device"),
+                         InstanceMethod<&ModelWrap::PackageInfo>("packageInfo"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::Disposed>("disposed"),
                          InstanceMethod<&ModelWrap::CreateStep>("createStep"),
@@ -337,6 +340,40 @@ Napi::Value ModelWrap::Save(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return boundary(env, [&]() -> Napi::Value { return Napi::String::New(env, core(env)->device().str()); });
+}
+
+// null for TorchScript; for an AOTInductor package its inputs (as compiled) and metadata.
+Napi::Value ModelWrap::PackageInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return boundary(env, [&]() -> Napi::Value {
+    Package* pkg = core(env)->package();
+    if (!pkg) return env.Null();
+    Napi::Object out = Napi::Object::New(env);
+    Napi::Array inputs = Napi::Array::New(env, pkg->inputs().size());
+    for (size_t i = 0; i < pkg->inputs().size(); ++i) {
+      const auto& t = pkg->inputs()[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", t.name);
+      if (pkg->shapesKnown()) {
+        Napi::Array shape = Napi::Array::New(env, t.shape.size());
+        for (size_t k = 0; k < t.shape.size(); ++k) shape.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(t.shape[k])));
+        o.Set("shape", shape);
+        std::string dtype = c10::toString(t.dtype);
+        static const std::unordered_map<std::string, std::string> names{{"Float", "float32"}, {"Double", "float64"}, {"Long", "int64"},
+                                                                        {"Int", "int32"}, {"Bool", "bool"}, {"Half", "float16"},
+                                                                        {"BFloat16", "bfloat16"}, {"Byte", "uint8"}, {"Char", "int8"}, {"Short", "int16"}};
+        auto it = names.find(dtype);
+        o.Set("dtype", it == names.end() ? dtype : it->second);
+      }
+      inputs.Set(static_cast<uint32_t>(i), o);
+    }
+    out.Set("inputs", inputs);
+    out.Set("outputs", Napi::Number::New(env, static_cast<double>(pkg->outputCount())));
+    Napi::Object meta = Napi::Object::New(env);
+    for (const auto& [k, v] : pkg->metadata()) meta.Set(k, v);
+    out.Set("metadata", meta);
+    return out;
+  });
 }
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {

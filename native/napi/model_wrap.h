@@ -36,6 +36,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value GradEnabled(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);
   Napi::Value Device(const Napi::CallbackInfo& info);
+  Napi::Value PackageInfo(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Disposed(const Napi::CallbackInfo& info);
   Napi::Value CreateStep(const Napi::CallbackInfo& info);

@@ -3,8 +3,10 @@
  * so that machine noise hits all alike:
  *   - each addon build (libtorch 2.13 in build/, Debian's 1.13 in build-1.13/), in its own
  *     process (step-worker.ts): the C++ floor, the TorchEntity step, libtorch's interpreter;
+ *   - the AOTInductor package of each model (setup's scripts/make_packages.py) as a
+ *     TorchEntity on the libtorch 2.x build, and its C++ floor;
  *   - each PyTorch (2.13 from .torch/, 1.13 as /usr/bin/python3), in its own process
- *     (torch_worker.py): eager, torch.jit (frozen), torch.compile (2.x);
+ *     (torch_worker.py): eager, torch.jit (frozen), torch.compile and aoti_load_package (2.x);
  *   - onnxruntime-node, here: `await session.run()` on the torch.onnx export.
  * Every path runs the same model file (saved by PyTorch 2.13) on the same inputs.
  */
@@ -96,14 +98,25 @@ export async function stepLatency(opts: { rounds: number; scale: number; models:
     console.log(`\n${spec.title}: ${chunk * opts.rounds} steps per path, ${opts.rounds} interleaved rounds`);
     const inputs = spec.shapes.map((shape, i) => ({ shape, data: randomData(shape.reduce((a, b) => a * b, 1), 17 + i) }));
     const file = path.join(fixtures, spec.file);
+    const pt2 = path.join(fixtures, 'pt2', `${spec.id.toLowerCase()}.pt2`);
+    const packaged: Worker[] = [];
     const paths: Record<string, { who: string; path: string; samples: number[][] }> = {};
     const series = (key: string, who: string, p: string) => (paths[key] ??= { who, path: p, samples: [] });
     const note: Record<string, unknown> = {};
 
-    for (const a of addons) note[a.name] = await a.ask({ cmd: 'prepare', id: spec.id, file, inputs });
+    for (const a of addons) {
+      note[a.name] = await a.ask({ cmd: 'prepare', id: spec.id, file, inputs });
+      if (!existsSync(pt2)) continue;
+      try {
+        note[`${a.name} .pt2`] = await a.ask({ cmd: 'prepare', id: `${spec.id}/pt2`, file: pt2, inputs });
+        packaged.push(a);
+      } catch (e) {
+        note[`${a.name} .pt2`] = { error: (e as Error).message.slice(0, 200) };
+      }
+    }
     const pyVariants: [Worker, string][] = [];
     for (const p of pythons) {
-      const r = await p.ask({ cmd: 'prepare', id: spec.id, file, kind: spec.kind, inputs, compile: opts.compile });
+      const r = await p.ask({ cmd: 'prepare', id: spec.id, file, kind: spec.kind, inputs, compile: opts.compile, pt2 });
       note[p.name] = r;
       for (const [v, status] of Object.entries(r.variants as Record<string, string>)) {
         if (status === 'ok' && (v !== 'compile' || opts.compile)) pyVariants.push([p, v]);
@@ -130,8 +143,14 @@ export async function stepLatency(opts: { rounds: number; scale: number; models:
         rr.p99.push(e.p99 / f.p99);
         rr.gcs += got.gcsWhileStepping;
       }
+      for (const a of packaged) {
+        const got = await a.ask<{ floor: Float64Array; entity: Float64Array; gcsWhileStepping: number }>({ cmd: 'round', id: `${spec.id}/pt2`, n: chunk });
+        series(`${a.name}/pt2-floor`, a.name, 'C++ floor (.pt2)').samples.push(Array.from(got.floor));
+        series(`${a.name}/pt2-entity`, a.name, 'TorchEntity step (.pt2)').samples.push(Array.from(got.entity));
+        (ratios[`${a.name} .pt2`] ??= { p50: [], p99: [], gcs: 0 }).gcs += got.gcsWhileStepping;
+      }
       for (const [p, v] of pyVariants) {
-        const label = v === 'jit' ? 'torch.jit (frozen)' : v === 'compile' ? 'torch.compile' : 'eager';
+        const label = v === 'jit' ? 'torch.jit (frozen)' : v === 'compile' ? 'torch.compile' : v === 'aoti' ? 'aoti_load_package' : 'eager';
         series(`${p.name}/${v}`, p.name, label).samples.push((await p.ask({ cmd: 'round', id: spec.id, variant: v, n: chunk })).us);
       }
       const o = await ortLoop(session, feeds, chunk);
@@ -143,8 +162,10 @@ export async function stepLatency(opts: { rounds: number; scale: number; models:
     const reference = (await pythons[0].ask({ cmd: 'output', id: spec.id, variant: 'jit' })).data as number[];
     const diffs: Record<string, number> = { 'onnxruntime-node': maxDiff(ortOut, reference) };
     for (const a of addons) diffs[a.name] = maxDiff((await a.ask({ cmd: 'output', id: spec.id })).data, reference);
+    for (const a of packaged) diffs[`${a.name} .pt2`] = maxDiff((await a.ask({ cmd: 'output', id: `${spec.id}/pt2` })).data, reference);
     note.maxAbsDiffVsPyTorch = diffs;
     for (const a of addons) await a.ask({ cmd: 'dispose', id: spec.id });
+    for (const a of packaged) await a.ask({ cmd: 'dispose', id: `${spec.id}/pt2` });
     await session.release?.();
 
     for (const s of Object.values(paths)) {
@@ -162,10 +183,20 @@ export async function stepLatency(opts: { rounds: number; scale: number; models:
       if (spec.id === 'M3') {
         checks.push({ model: spec.id, what: `${a.name}: TorchEntity p50 / onnxruntime-node p50`, value: ent / ortP50, target: '<= 1.0', ok: ent <= ortP50 });
       } else {
-        const pyBest = Math.min(...pyVariants.map(([p, v]) => p50(p.name, v === 'jit' ? 'torch.jit' : v === 'compile' ? 'torch.compile' : 'eager')));
+        const pyBest = Math.min(...pyVariants.filter(([, v]) => v !== 'aoti').map(([p, v]) => p50(p.name, v === 'jit' ? 'torch.jit' : v === 'compile' ? 'torch.compile' : 'eager')));
         checks.push({ model: spec.id, what: `${a.name}: TorchEntity p50 / fastest Python baseline p50`, value: ent / pyBest, target: '< 1.0', ok: ent < pyBest });
         checks.push({ model: spec.id, what: `${a.name}: TorchEntity p50 / onnxruntime-node p50`, value: ent / ortP50, target: '< 1.0', ok: ent < ortP50 });
       }
+    }
+    for (const a of packaged) {
+      const ent = p50(a.name, 'TorchEntity step (.pt2)');
+      const jit = p50(`PyTorch ${BUILDS[0].torch}`, 'torch.jit');
+      const aoti = p50(`PyTorch ${BUILDS[0].torch}`, 'aoti_load_package');
+      checks.push({ model: spec.id, what: `${a.name}: .pt2 TorchEntity p50 / PyTorch ${BUILDS[0].torch} torch.jit (frozen) p50`, value: ent / jit, target: '<= 0.5', ok: ent / jit <= 0.5 });
+      checks.push({ model: spec.id, what: `${a.name}: .pt2 TorchEntity p50 / PyTorch ${BUILDS[0].torch} aoti_load_package p50`, value: ent / aoti, target: '< 1.0', ok: ent < aoti });
+      checks.push({ model: spec.id, what: `${a.name}: .pt2 TorchEntity p50 / onnxruntime-node p50`, value: ent / ortP50, target: spec.id === 'M3' ? '<= 1.0' : '< 1.0', ok: spec.id === 'M3' ? ent <= ortP50 : ent < ortP50 });
+      checks.push({ model: spec.id, what: `${a.name}: .pt2 GCs while stepping`, value: ratios[`${a.name} .pt2`].gcs, target: '0', ok: ratios[`${a.name} .pt2`].gcs === 0 });
+      if (spec.id === 'M2') checks.push({ model: spec.id, what: `${a.name}: .pt2 TorchEntity p50 (µs)`, value: ent, target: '<= 5', ok: ent <= 5 });
     }
     console.log(`  paths: ${addons.map((a) => `${a.name} ${(note[a.name] as { path: string }).path}`).join('; ')}; max |diff| vs PyTorch 2.13: ${Object.entries(diffs).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')}`);
     notes[spec.id] = note;

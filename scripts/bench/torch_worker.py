@@ -9,7 +9,8 @@ Protocol: one JSON object per line on stdin, one JSON line back on stdout.
   {"cmd": "round", "id", "variant", "n"} -> {"us": [durations]}
   {"cmd": "output", "id", "variant"} -> {"data": [...]}
 Variants: "eager" (the nn.Module rebuilt from the file's weights), "jit" (torch.jit.load then
-torch.jit.freeze), "compile" (torch.compile of the eager module, PyTorch 2.x).
+torch.jit.freeze), "compile" (torch.compile of the eager module, PyTorch 2.x), "aoti"
+(torch._inductor.aoti_load_package of the .pt2 that setup compiled, PyTorch 2.x).
 """
 import json
 import os
@@ -85,6 +86,13 @@ def prepare(msg):
             status["compile"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
     else:
         status["compile"] = f"torch.compile needs PyTorch 2.x (this is {torch.__version__})"
+    # PyTorch's own runner of the AOTInductor package setup made (scripts/make_packages.py).
+    if MAJOR >= 2 and msg.get("pt2") and os.path.exists(msg["pt2"]):
+        try:
+            variants["aoti"] = torch._inductor.aoti_load_package(msg["pt2"])
+            status["aoti"] = "ok"
+        except Exception as e:  # noqa: BLE001
+            status["aoti"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
     with torch.inference_mode():
         for f in variants.values():
             for _ in range(50):  # warm the profiling executor and the caches
@@ -111,7 +119,8 @@ def run_round(msg):
 def output(msg):
     variants, xs = models[msg["id"]]
     with torch.inference_mode():
-        return {"data": variants[msg["variant"]](*xs).flatten().tolist()}
+        out = variants[msg["variant"]](*xs)
+        return {"data": (out[0] if isinstance(out, (list, tuple)) else out).flatten().tolist()}
 
 
 for line in sys.stdin:

@@ -5,9 +5,12 @@
  * entry to entry by the step's trace), and GCs while stepping. Prints one JSON array.
  *   node --import tsx zoo-worker.ts <target ms per path>
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
-import { version } from '../../lib/index.ts';
-import { zooEntity, zooRecords } from '../../test/helpers/zoo.ts';
+import { Model, version } from '../../lib/index.ts';
+import { FIXTURES } from '../../test/helpers/fixtures.ts';
+import { zooEntity, zooRecords, type ZooRecord } from '../../test/helpers/zoo.ts';
 import { summarize } from './stats.ts';
 
 const targetMs = Number(process.argv[2] ?? 1500);
@@ -16,9 +19,16 @@ const targetMs = Number(process.argv[2] ?? 1500);
 const gcTimes: number[] = [];
 new PerformanceObserver((list) => { for (const e of list.getEntries()) gcTimes.push(e.startTime); }).observe({ entryTypes: ['gc'] });
 const rows = [];
+// Each model's TorchScript file, then (libtorch 2.x) the AOTInductor package setup compiled from it.
+const runs: { r: ZooRecord; pt2?: string }[] = [];
 for (const r of zooRecords()) {
   if (r.error) continue;
-  const z = zooEntity(r);
+  runs.push({ r });
+  const pt2 = path.join(FIXTURES, 'pt2', `${r.file}.pt2`);
+  if (version.libtorch.startsWith('2') && existsSync(pt2)) runs.push({ r, pt2 });
+}
+for (const { r, pt2 } of runs) {
+  const z = zooEntity(r, pt2 ? Model.loadSync(pt2) : undefined);
   const warm = z.entity.warmup();
   const n = Math.max(200, Math.min(100_000, Math.round(targetMs / Math.max(warm.settledMs, 1e-3))));
   const step = z.entity.nativeStep;
@@ -35,7 +45,7 @@ for (const r of zooRecords()) {
   const entity = new Float64Array(n);
   for (let i = 0; i < n; i++) entity[i] = (trace[i + 1] - trace[i]) * 1000;
   await new Promise((res) => setTimeout(res, 5));
-  rows.push({ file: r.file, libtorch: version.libtorch, path: z.entity.planStatus, n, floor: summarize(floor), entity: summarize(entity), gcs: gcTimes.filter((t) => t >= t0 && t <= t1).length });
+  rows.push({ file: r.file, package: !!pt2, libtorch: version.libtorch, path: z.entity.planStatus, n, floor: summarize(floor), entity: summarize(entity), gcs: gcTimes.filter((t) => t >= t0 && t <= t1).length });
   z.entity.dispose();
 }
 console.log(JSON.stringify(rows));

@@ -48,7 +48,7 @@ export async function zooBench(opts: { quick: boolean }): Promise<{ rows: ZooRow
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--expose-gc', path.join(import.meta.dirname, 'zoo-worker.ts'), String(targetMs)], {
       encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, TORCHLOOP_ADDON: addonOf(b), TORCHLOOP_FIXTURES: fixtures }, stdio: ['ignore', 'pipe', 'ignore'],
     });
-    for (const x of JSON.parse(out.trim().split('\n').pop()!)) rows.get(x.file)!.builds[`libtorch ${b.torch}`] = x;
+    for (const x of JSON.parse(out.trim().split('\n').pop()!)) rows.get(x.file)!.builds[`libtorch ${b.torch}${x.package ? ' .pt2' : ''}`] = x;
   }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'tl-zoo-onnx-'));
   for (const r of records) {
@@ -62,6 +62,19 @@ export async function zooBench(opts: { quick: boolean }): Promise<{ rows: ZooRow
         row.python[`PyTorch ${b.torch}`] = JSON.parse(out.trim().split('\n').pop()!);
       } catch (e) {
         row.python[`PyTorch ${b.torch}`] = { error: String((e as Error).message).split('\n')[0].slice(0, 120) };
+      }
+    }
+    // PyTorch's own runner of the same package (aoti_load_package).
+    const pt2 = path.join(fixtures, 'pt2', `${r.file}.pt2`);
+    if (existsSync(pt2)) {
+      const steps = Math.max(200, Math.round((targetMs * 1000) / Math.max(1, row.builds[`libtorch ${BUILDS[0].torch} .pt2`]?.entity.p50 ?? 1000)));
+      try {
+        const out = execFileSync(BUILDS[0].python(), [path.join(import.meta.dirname, 'zoo_worker.py'), 'aoti', r.json, pt2, String(steps)], {
+          encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' }, stdio: ['ignore', 'pipe', 'ignore'],
+        });
+        row.python[`PyTorch ${BUILDS[0].torch} aoti`] = JSON.parse(out.trim().split('\n').pop()!);
+      } catch (e) {
+        row.python[`PyTorch ${BUILDS[0].torch} aoti`] = { error: String((e as Error).message).split('\n')[0].slice(0, 120) };
       }
     }
     // onnxruntime-node on the torch.onnx export (PyTorch 2.13's TorchScript exporter, else 1.13's).
@@ -115,7 +128,16 @@ export async function zooBench(opts: { quick: boolean }): Promise<{ rows: ZooRow
   }
 
   const checks: Check[] = [];
+  const bestOverJit: number[] = [];
   for (const row of rows.values()) {
+    // The fastest torchloop path on the main build: the .pt step, or the .pt2 package's.
+    const mains = [row.builds[`libtorch ${BUILDS[0].torch}`], row.builds[`libtorch ${BUILDS[0].torch} .pt2`]].filter(Boolean);
+    const best = Math.min(...mains.map((b) => b.entity.p50));
+    const jit0 = row.python[`PyTorch ${BUILDS[0].torch}`];
+    if (mains.length && jit0 && 'p50' in jit0) bestOverJit.push(best / jit0.p50);
+    if (mains.length && 'p50' in row.ort) {
+      checks.push({ model: short(row.file), what: `fastest TorchEntity path (${mains.length > 1 ? '.pt or .pt2' : '.pt'}) p50 / onnxruntime-node p50`, value: best / row.ort.p50, target: '<= 1.0', ok: best <= row.ort.p50 });
+    }
     const jit = row.python[`PyTorch ${BUILDS[0].torch}`];
     for (const [who, b] of Object.entries(row.builds)) {
       checks.push({ model: short(row.file), what: `${who}: GCs while stepping`, value: b.gcs, target: '0', ok: b.gcs === 0 });
@@ -126,6 +148,11 @@ export async function zooBench(opts: { quick: boolean }): Promise<{ rows: ZooRow
       const v = main.entity.p50 / jit.p50;
       checks.push({ model: short(row.file), what: `TorchEntity p50 / PyTorch ${BUILDS[0].torch} ${jit.variant} p50`, value: v, target: `<= ${limit}`, ok: v <= limit });
     }
+  }
+  if (bestOverJit.length) {
+    const sorted = [...bestOverJit].sort((a, b) => a - b);
+    const med = sorted[sorted.length >> 1];
+    checks.push({ model: 'zoo', what: `median over the zoo of the fastest TorchEntity path p50 / PyTorch ${BUILDS[0].torch} torch.jit p50`, value: med, target: '<= 0.5', ok: med <= 0.5 });
   }
   return { rows: [...rows.values()], checks };
 }

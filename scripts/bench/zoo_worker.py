@@ -5,6 +5,7 @@ on for a model that needs it). Also exports ONNX files with torch.onnx (what onn
 
   python zoo_worker.py time <record.json> <models dir> <steps>  -> one JSON line
   python zoo_worker.py onnx <record.json> <models dir> <out.onnx> -> one JSON line
+  python zoo_worker.py aoti <record.json> <package.pt2> <steps>   -> one JSON line (aoti_load_package)
 """
 import json
 import os
@@ -32,6 +33,11 @@ def dec(v):
 
 def main():
     cmd, record, models = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
+    if cmd == "aoti":
+        args = [dec(a) for a in record["calls"][0]["args"]]
+        run = torch._inductor.aoti_load_package(models)
+        timed(run, args, int(sys.argv[4]), "aoti_load_package", torch.inference_mode)
+        return
     m = torch.jit.load(os.path.join(models, record["file"]), map_location="cpu").eval()
     args = [dec(a) for a in record["calls"][0]["args"]]
     if cmd == "onnx":
@@ -57,6 +63,10 @@ def main():
     else:
         variant = "torch.jit (autograd on)"
     ctx = torch.enable_grad if record["grad"] else torch.inference_mode
+    timed(run, args, steps, variant, ctx)
+
+
+def timed(run, args, steps, variant, ctx):
     us = []
     with ctx():
         for _ in range(min(200, steps)):
