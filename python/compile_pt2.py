@@ -105,6 +105,96 @@ def sample(torch, dims, dtype, generator):
     return torch.randn(dims, generator=generator).to(dt)
 
 
+def rebuild_sequential(torch, seq):
+    """An eager nn.Sequential of a scripted one's Linear layers and parameterless activations."""
+    layers = []
+    for _, child in seq.named_children():
+        kind = child.original_name
+        if kind == "Linear":
+            layer = torch.nn.Linear(child.weight.shape[1], child.weight.shape[0], bias=child.bias is not None)
+            layer.load_state_dict(child.state_dict())
+            layers.append(layer)
+        elif hasattr(torch.nn, kind) and not list(child.parameters()):
+            layers.append(getattr(torch.nn, kind)())
+        else:
+            return None
+    return torch.nn.Sequential(*layers)
+
+
+def rebuild_recurrent(torch, ts):
+    """rsl_rl's exported recurrent policies (legged_gym, unitree_rl_gym, Isaac Lab):
+    forward(x) runs `memory` (an nn.LSTM or nn.GRU) one step from the buffers hidden_state
+    (and cell_state), writes the new state into them, and feeds `actor` (an nn.Sequential).
+    torch.export's converter stops at the scripted LSTM's control flow, and an nn.LSTM at batch
+    1 goes to oneDNN's RNN kernel, slow at one step. So the policy is rebuilt in Python with
+    each layer's cell written as two linears and the gate functions, which AOTInductor fuses;
+    the state stays in the package's buffers, written in place each call. Returns
+    (module, state buffer names) or None when the module is not one of these."""
+    children = dict(ts.named_children())
+    buffers = dict(ts.named_buffers())
+    memory, actor = children.get("memory"), children.get("actor")
+    if memory is None or actor is None or memory.original_name not in ("LSTM", "GRU") or "hidden_state" not in buffers:
+        return None
+    lstm = memory.original_name == "LSTM"
+    if lstm and "cell_state" not in buffers:
+        return None
+    sd = memory.state_dict()
+    layers = sum(1 for k in sd if k.startswith("weight_ih_l") and "reverse" not in k)
+    if any("reverse" in k for k in sd) or getattr(memory, "batch_first", False):
+        return None
+    head = rebuild_sequential(torch, actor)
+    if head is None:
+        return None
+    gates = 4 if lstm else 3
+
+    class Cell(torch.nn.Module):
+        def __init__(self, layer):
+            super().__init__()
+            w_ih, w_hh = sd[f"weight_ih_l{layer}"], sd[f"weight_hh_l{layer}"]
+            self.ih = torch.nn.Linear(w_ih.shape[1], w_ih.shape[0])
+            self.hh = torch.nn.Linear(w_hh.shape[1], w_hh.shape[0])
+            with torch.no_grad():
+                self.ih.weight.copy_(w_ih)
+                self.hh.weight.copy_(w_hh)
+                self.ih.bias.copy_(sd.get(f"bias_ih_l{layer}", torch.zeros(w_ih.shape[0])))
+                self.hh.bias.copy_(sd.get(f"bias_hh_l{layer}", torch.zeros(w_hh.shape[0])))
+
+        def forward(self, x, h, c):
+            if lstm:  # PyTorch's LSTM: gates i, f, g, o
+                i, f, g, o = (self.ih(x) + self.hh(h)).chunk(gates, dim=-1)
+                c2 = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                return torch.sigmoid(o) * torch.tanh(c2), c2
+            # PyTorch's GRU: gates r, z, n; the hidden bias of n inside r's product
+            xr, xz, xn = self.ih(x).chunk(gates, dim=-1)
+            hr, hz, hn = self.hh(h).chunk(gates, dim=-1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            return (1 - z) * n + z * h, c
+
+    class Policy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cells = torch.nn.ModuleList([Cell(k) for k in range(layers)])
+            self.actor = head
+            self.register_buffer("hidden_state", buffers["hidden_state"].detach().clone())
+            if lstm:
+                self.register_buffer("cell_state", buffers["cell_state"].detach().clone())
+
+        def forward(self, x):
+            inp, hs, cs = x, [], []
+            for k, cell in enumerate(self.cells):
+                h, c = cell(inp, self.hidden_state[k], self.cell_state[k] if lstm else self.hidden_state[k])
+                hs.append(h)
+                cs.append(c)
+                inp = h
+            self.hidden_state.copy_(torch.stack(hs))
+            if lstm:
+                self.cell_state.copy_(torch.stack(cs))
+            return self.actor(inp)
+
+    return Policy().eval(), ["hidden_state", "cell_state"] if lstm else ["hidden_state"]
+
+
 def flatten(value, out):
     if hasattr(value, "shape"):
         out.append(value)
@@ -145,6 +235,7 @@ def compile_package(out, pt=None, module=None, input_specs=(), method="forward",
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message="Manually populate")
+    warnings.filterwarnings("ignore", message="TF32 acceleration")
     import torch
 
     torch.set_num_threads(1)
@@ -155,6 +246,7 @@ def compile_package(out, pt=None, module=None, input_specs=(), method="forward",
 
     stage("load")
     names = None
+    state, route = [], "torch.export"
     if a.pt:
         try:
             source = torch.jit.load(a.pt, map_location="cpu").eval()
@@ -168,11 +260,17 @@ def compile_package(out, pt=None, module=None, input_specs=(), method="forward",
         except Exception:  # noqa: BLE001
             names = None
         reference = source
+        rebuilt = rebuild_recurrent(torch, source)
         stage("convert")
         from torch._export.converter import TS2EPConverter
         try:
             with torch.no_grad():
-                ep = TS2EPConverter(source, inputs).convert()
+                if rebuilt:
+                    route = f"rsl_rl recurrent policy ({rebuilt[0].cells.__len__()}-layer cell as linears and gates)"
+                    state = rebuilt[1]
+                    ep = torch.export.export(rebuilt[0], inputs)
+                else:
+                    ep = TS2EPConverter(source, inputs).convert()
         except Exception as e:  # noqa: BLE001
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             fail(2, f"torch.export's TorchScript converter cannot convert {os.path.basename(a.pt)}: {first[:400]}. "
@@ -216,11 +314,15 @@ def compile_package(out, pt=None, module=None, input_specs=(), method="forward",
                 ep = torch.export.export(module, inputs)
         except Exception as e:  # noqa: BLE001
             fail(2, f"torch.export.export failed on {a.module}: {str(e).strip().splitlines()[0][:400]}")
+    fresh = (lambda: torch.jit.load(a.pt, map_location="cpu").eval()) if a.pt else None
+    if state:
+        # The check below runs both from their first state, call after call.
+        reference = fresh()
     if not names or len(names) != len(inputs):
         names = [f"input{i}" for i in range(len(inputs))]
 
     with torch.no_grad():
-        expected = flatten(reference(*inputs), [])
+        expected = flatten((fresh() if state else reference)(*inputs), [])
     outputs = [{"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", "")} for t in expected]
     meta = {
         "torchloop.inputs": json.dumps([{"name": n, "shape": d, "dtype": t} for n, (d, t) in zip(names, specs)]),
@@ -228,6 +330,9 @@ def compile_package(out, pt=None, module=None, input_specs=(), method="forward",
         "torchloop.torch_version": torch.__version__,
         "torchloop.source": os.path.basename(a.pt or a.module),
     }
+    if state:
+        meta["torchloop.state"] = ",".join(state)
+        meta["torchloop.route"] = route
     if a.pt:
         meta["torchloop.source_sha256"] = hashlib.sha256(open(a.pt, "rb").read()).hexdigest()
     configs = {"aot_inductor.metadata": meta}
@@ -241,12 +346,17 @@ def compile_package(out, pt=None, module=None, input_specs=(), method="forward",
     tmp = os.path.join(tmp_dir, os.path.basename(a.out))
     try:
         t0 = time.time()
-        torch._inductor.aoti_compile_and_package(ep, package_path=tmp, inductor_configs=configs)
+        # For a model with recurrent layers, oneDNN is off while compiling: PyTorch's own decomposition of aten.lstm / aten.gru writes each
+        # step as linears and gate functions (one_layer_lstm), which AOTInductor fuses; with it
+        # on, a batch-1 step goes to oneDNN's RNN kernel (2.6x slower here).
+        rnn = any(str(getattr(n, "target", "")).startswith(("aten.lstm", "aten.gru", "aten.rnn_")) for n in ep.graph.nodes)
+        with torch.backends.mkldnn.flags(enabled=not rnn):
+            torch._inductor.aoti_compile_and_package(ep, package_path=tmp, inductor_configs=configs)
         compile_s = time.time() - t0
         stage("check")
         compiled = torch._inductor.aoti_load_package(tmp)
         worst = 0.0
-        for trial in range(3):
+        for trial in range(5 if state else 3):
             xs = inputs if trial == 0 else tuple(sample(torch, d, t, g) for d, t in specs)
             with torch.no_grad():
                 want = flatten(reference(*xs), [])
@@ -270,7 +380,7 @@ def compile_package(out, pt=None, module=None, input_specs=(), method="forward",
         if os.path.exists(tmp):
             os.unlink(tmp)
         os.rmdir(tmp_dir)
-    return {"out": a.out, "inputs": json.loads(meta["torchloop.inputs"]), "outputs": outputs,
+    return {"out": a.out, "inputs": json.loads(meta["torchloop.inputs"]), "outputs": outputs, "state": state, "route": route,
             "max_abs_diff": worst, "compile_s": round(compile_s, 1), "torch": torch.__version__,
             "options": "default" if a.default else "freezing + max-autotune (CPP GEMM)"}
 

@@ -2,7 +2,8 @@
 # Every command the README shows, run as a user runs it, with options that keep each short:
 # the npm scripts (demo, demo:generate, demo:learn, bench) and each CLI example (generate,
 # train, resume, evaluate, predict from an http:// checkout, inspect, bench, grid with local
-# workers and over NATS, data-parallel training on one and on two "nodes", sim2sim, robots
+# workers and over NATS, data-parallel training on one and on two "nodes", compile (a .pt and
+# a --module) and inspect of the package, sim2sim, robots
 # fetch from a local folder: no network here). CI runs it on the
 # clean clone after `npm test` (.ci/run); a command that works only in a developer's checkout
 # fails here. Each command's output is kept in $LOGS; the last line is "N passed, N failed".
@@ -52,6 +53,12 @@ run "torchloop predict --checkpoint http://..." 'rmse|RMS' cli predict "$exp" --
 kill $http 2>/dev/null
 run "torchloop inspect" 'forward' cli inspect test/fixtures/torch-2.13/mlp_m2.pt
 run "torchloop inspect --json" '"methods"' cli inspect test/fixtures/torch-2.13/mlp_m2.pt --json
+# compile: a TorchScript file, and a Python module's factory (written here, found on PYTHONPATH).
+run "torchloop compile policy.pt --input 1x48 -o policy.pt2" 'outputs match the source' cli compile test/fixtures/torch-2.13/mlp_m2.pt --input 1x48 -o "$LOGS/policy.pt2"
+run "torchloop inspect policy.pt2" 'AOTInductor package' cli inspect "$LOGS/policy.pt2"
+mkdir -p "$LOGS/py/my_pkg" && touch "$LOGS/py/my_pkg/__init__.py"
+printf 'import torch\ndef make_policy():\n    return torch.nn.Sequential(torch.nn.Linear(48, 64), torch.nn.ELU(), torch.nn.Linear(64, 12))\n' >"$LOGS/py/my_pkg/policies.py"
+run "torchloop compile --module my_pkg.policies:make_policy" 'outputs match the source' env PYTHONPATH="$LOGS/py" node bin/torchloop.mjs compile --module my_pkg.policies:make_policy --input 1x48 -o "$LOGS/module.pt2"
 run "torchloop sim2sim" 'stayed up' cli sim2sim h1.yaml --seconds 2
 run "torchloop sim2sim --realtime --trajectory" 'missed deadlines [0-9]+' cli sim2sim h1.yaml --seconds 1 --realtime --trajectory "$LOGS/h1-trajectory.json"
 run "torchloop sim2sim --realtime --view" '3D scope: http://127\.0\.0\.1:[0-9]+/' cli sim2sim h1.yaml --realtime --view --seconds 2

@@ -177,6 +177,7 @@ export function formatCompile(r: CompileReport): string {
   if (r.timing) {
     const t = r.timing;
     lines.push(`  TorchEntity step p50: ${t.source.entity.p50.toFixed(1)} µs (.pt, ${t.source.path.split(' (')[0]}) -> ${t.package.entity.p50.toFixed(1)} µs (.pt2): ${t.speedup.toFixed(2)}x`);
+    if (t.speedup < 1) lines.push('  The package is slower than the .pt file on this machine: keep running the .pt.');
   }
   lines.push('  A .pt2 package is native code: load only packages you made or trust.');
   return lines.join('\n');

@@ -142,6 +142,8 @@ bool Package::looksLikePackage(const std::string& raw) {
 
 struct Package::Impl {
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
+  // The buffers forward writes (the package's own tensors, aliased), and a saved copy.
+  std::vector<at::Tensor> state, saved;
 };
 
 bool Package::supported(std::string* why) { return true; }
@@ -239,6 +241,18 @@ std::unique_ptr<Package> Package::load(const std::string& raw, const std::string
     throw refuse("libtorch " TORCH_VERSION "'s AOTInductor loader refused it" + (made.empty() ? std::string() : " (compiled by PyTorch " + made + ")") +
                  ": " + messageOf(e) + ". A package must be compiled by a PyTorch no newer than the libtorch that runs it.");
   }
+  // State the package keeps in its own buffers, by the names torchloop compile recorded.
+  const std::string state = meta("torchloop.state");
+  if (!state.empty()) {
+    auto constants = pkg->impl_->loader->get_runner()->extract_constants_map(/*use_inactive=*/false);
+    std::stringstream names(state);
+    std::string name;
+    while (std::getline(names, name, ',')) {
+      auto it = constants.find(trim(name));
+      if (it == constants.end()) throw refuse("its recorded state buffer '" + name + "' is not among its constants");
+      pkg->impl_->state.push_back(it->second);
+    }
+  }
   std::vector<std::string> spec;
   try {
     spec = pkg->impl_->loader->get_call_spec();
@@ -262,6 +276,17 @@ std::unique_ptr<Package> Package::load(const std::string& raw, const std::string
     for (size_t i = 0; i < specInputs; ++i) pkg->inputs_.push_back({"input" + std::to_string(i), {}, at::kFloat});
   }
   return pkg;
+}
+
+bool Package::stateful() const { return impl_ && !impl_->state.empty(); }
+
+void Package::saveState() {
+  impl_->saved.clear();
+  for (const auto& t : impl_->state) impl_->saved.push_back(t.clone());
+}
+
+void Package::restoreState() {
+  for (size_t i = 0; i < impl_->saved.size() && i < impl_->state.size(); ++i) impl_->state[i].copy_(impl_->saved[i]);
 }
 
 void Package::check(const std::vector<at::Tensor>& inputs) const {
@@ -318,6 +343,9 @@ std::unique_ptr<Package> Package::load(const std::string&, const std::string& or
 }
 
 void Package::check(const std::vector<at::Tensor>&) const {}
+bool Package::stateful() const { return false; }
+void Package::saveState() {}
+void Package::restoreState() {}
 std::vector<at::Tensor> Package::run(const std::vector<at::Tensor>&) { return {}; }
 std::vector<at::Tensor> Package::runUnchecked(const std::vector<at::Tensor>&) { return {}; }
 

@@ -56,6 +56,13 @@ class Package {
   std::vector<at::Tensor> runUnchecked(const std::vector<at::Tensor>& inputs);
   void check(const std::vector<at::Tensor>& inputs) const;
 
+  // A package whose forward writes into its own buffers (a recurrent policy's hidden state;
+  // torchloop compile records their names): saveState() copies them, restoreState() puts the
+  // copy back, as for a stateful TorchScript module.
+  bool stateful() const;
+  void saveState();
+  void restoreState();
+
   // The instruction sets a recorded AOTI_CPU_ISA ("AVX512 AVX512_VNNI") needs that this CPU
   // lacks, e.g. "AMX_TILE"; empty when it has them all. Exposed for tests.
   static std::vector<std::string> missingInstructions(const std::string& isa);

@@ -167,8 +167,12 @@ StepRunner::StepRunner(std::shared_ptr<ModelCore> model, std::string method, std
   }
   // A package's graph is compiled code: nothing to analyse (torch.export functionalises
   // writes into inputs and buffers), but its inputs are fixed when it was compiled.
-  if (model_->package()) model_->package()->check(modelInputs_);
-  else analyse();
+  if (Package* pkg = model_->package()) {
+    pkg->check(modelInputs_);
+    stateful_ = pkg->stateful();
+  } else {
+    analyse();
+  }
   prepare();
 }
 
@@ -230,6 +234,7 @@ std::vector<c10::IValue> StepRunner::arguments() const {
 }
 
 void StepRunner::saveState() {
+  if (Package* pkg = model_->package()) return pkg->saveState();
   state_.clear();
   torch::NoGradGuard noGrad;
   std::function<void(const c10::intrusive_ptr<c10::ivalue::Object>&)> walk = [&](const c10::intrusive_ptr<c10::ivalue::Object>& obj) {
@@ -246,6 +251,7 @@ void StepRunner::saveState() {
 }
 
 void StepRunner::restoreState() {
+  if (Package* pkg = model_->package()) return pkg->restoreState();
   torch::NoGradGuard noGrad;
   for (auto& s : state_) {
     s.object->setSlot(s.slot, s.original);

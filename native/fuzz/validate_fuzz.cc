@@ -27,5 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     torchloop::validateArchive(reinterpret_cast<const char*>(data), size, inflateRaw);
   } catch (const torchloop::ValidationError&) {
   }
+  // The same bytes as a PT2 package (the zip checks, archive_format, names that stay inside).
+  try {
+    torchloop::readPackage(reinterpret_cast<const char*>(data), size);
+  } catch (const torchloop::ValidationError&) {
+  }
   return 0;
 }

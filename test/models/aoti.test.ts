@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Model, Tensor, TorchEntity } from '../../lib/index.ts';
 import { readZip, writeZip } from '../../scripts/fuzz/mutate.ts';
 import { caught } from '../helpers/caught.ts';
-import { FIXTURES_BY_TORCH, expectClose, tensorOf, type Saved } from '../helpers/fixtures.ts';
+import { FIXTURES_BY_TORCH, PYTHON, expectClose, tensorOf, type Saved } from '../helpers/fixtures.ts';
 
 const PT2 = path.join(FIXTURES_BY_TORCH['2.13'], 'pt2');
 const ZOO = path.resolve('..', 'shared', 'real-models');
@@ -40,18 +40,20 @@ describe.skipIf(is113)('AOTInductor packages on libtorch 2.x', () => {
     expect(Object.keys(expected)).toEqual(expect.arrayContaining(['m1', 'm2', 'm3']));
     for (const name of ['m1', 'm2', 'm3']) expect(expected[name].error).toBeUndefined();
     if (existsSync(ZOO)) {
-      // The MLP policies convert; the scripted LSTM policies (g1, h1) stop at prim::If.
-      expect(expected['unitreerobotics__unitree_rl_gym__go2_motion.pt']?.error).toBeUndefined();
-      expect(expected['unitreerobotics__unitree_rl_gym__g1_motion.pt']?.error).toMatch(/prim::If/);
+      // The MLP policies convert; the LSTM policies (rsl_rl's exporter: g1, h1) are rebuilt
+      // with their cells as linears and gates, their state in the package's buffers.
+      for (const f of ['go2_motion', 'g1_motion', 'h1_motion']) expect(expected[`unitreerobotics__unitree_rl_gym__${f}.pt`]?.error).toBeUndefined();
     }
   });
 
   it.each(compiled)('%s: sync and async calls give what PyTorch aoti_load_package gave', async (name, rec) => {
-    const m = await Model.load(pkg(name));
+    // A model each: a recurrent policy's first call starts from its first state.
+    const m = await Model.load(pkg(name)), m2 = Model.loadSync(pkg(name));
     expect(m.format).toBe('aoti');
     expect(m.methods).toEqual(['forward']);
     const xs = rec.inputs.map(tensorOf);
-    const sync = flat(m.forwardSync(...xs));
+    const sync = flat(m2.forwardSync(...xs));
+    m2.dispose();
     const viaWorker = flat(await m.forward(...xs));
     expect(sync.length).toBe(rec.outputs!.length);
     rec.outputs!.forEach((want, i) => {
@@ -98,6 +100,38 @@ describe.skipIf(is113)('AOTInductor packages on libtorch 2.x', () => {
     m2.output('action').recompute(1);
     const a = Array.from(m2.output('action').value as Float32Array);
     expected.m2.outputs![0].data.forEach((v, i) => expect(a[i]).toBeCloseTo(v, 5));
+  });
+
+  it.skipIf(!existsSync(ZOO))("a recurrent package keeps its state from step to step as the .pt does, and warmup() puts it back", () => {
+    const g1 = 'unitreerobotics__unitree_rl_gym__g1_motion.pt';
+    using p = Model.loadSync(pkg(g1));
+    expect(p.packageInfo?.metadata['torchloop.state']).toBe('hidden_state,cell_state');
+    const entity = (m: string) => {
+      const e = new TorchEntity(`g1_${m.length}`);
+      e.loadModel(m);
+      e.addInput('obs', { shape: [1, 47] });
+      e.input('obs').value = new Float32Array(47).fill(0.3);
+      e.addOutput('action');
+      return e;
+    };
+    const a = entity(pkg(g1)), b = entity(path.join(ZOO, g1));
+    expect(a.warmup().path).toBe('aoti package');
+    expect(a.nativeStep.stateful()).toBe(true);
+    b.warmup();
+    let moved = 0;
+    for (let t = 1; t <= 8; t++) {
+      const v = new Float32Array(47).map((_, i) => Math.sin(i * t));
+      a.input('obs').value = v;
+      b.input('obs').value = v;
+      a.output('action').recompute(t);
+      b.output('action').recompute(t);
+      const ya = a.output('action').value, yb = b.output('action').value;
+      for (let i = 0; i < ya.length; i++) expect(Math.abs(ya[i] - yb[i])).toBeLessThan(1e-4);
+      moved = Math.max(moved, Math.abs(ya[0]));
+    }
+    expect(moved).toBeGreaterThan(0);
+    a.dispose();
+    b.dispose();
   });
 
   it('100,000 steps of the M2 package cause zero GCs', () => {
@@ -229,12 +263,36 @@ describe.skipIf(is113)('torchloop compile', () => {
     }
   });
 
-  it.skipIf(!existsSync(ZOO))("a model the converter cannot take says what to do (g1's scripted LSTM)", () => {
-    const out = path.join(os.tmpdir(), `g1-${process.pid}.pt2`);
-    const r = cli(['compile', path.join(ZOO, 'unitreerobotics__unitree_rl_gym__g1_motion.pt'), '--input', '1x47', '-o', out]);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/ERR_ARGUMENT: .*prim::If.*--module pkg\.mod:factory/s);
-    expect(existsSync(out)).toBe(false);
+  it('a model the converter cannot take says what to do (a scripted nn.LSTM fed its state from buffers of its own)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tl-compile-'));
+    try {
+      const src = path.join(dir, 'rnn.pt');
+      // torch.jit.script reads the class's source: a file, not python -c.
+      writeFileSync(path.join(dir, 'make_rnn.py'), [
+        'import sys, torch',
+        'class M(torch.nn.Module):',
+        '    def __init__(self):',
+        '        super().__init__()',
+        '        self.rnn = torch.nn.LSTM(8, 16)',
+        '        self.register_buffer("h0", torch.zeros(1, 1, 16))',
+        '        self.register_buffer("c0", torch.zeros(1, 1, 16))',
+        '    def forward(self, x):',
+        '        out, (h, c) = self.rnn(x, (self.h0, self.c0))',
+        '        self.h0[:] = h',
+        '        self.c0[:] = c',
+        '        return out',
+        'torch.jit.script(M()).save(sys.argv[1])',
+      ].join('\n'));
+      execFileSync(PYTHON, [path.join(dir, 'make_rnn.py'), src], { stdio: 'ignore' });
+      const out = path.join(dir, 'rnn.pt2');
+      const r = cli(['compile', src, '--input', '1x1x8', '-o', out]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/ERR_ARGUMENT: .*cannot convert rnn\.pt: .*prim::If.*--module pkg\.mod:factory/s);
+      expect(existsSync(out)).toBe(false);
+      expect(readdirSync(dir).sort()).toEqual(['make_rnn.py', 'rnn.pt']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
