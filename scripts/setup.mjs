@@ -118,7 +118,7 @@ const fixtureScript = mtime('scripts/make_fixtures.py');
 for (const build of BUILDS) {
   if (build.name !== 'main' && !both) continue;
   const out = build.fixtures;
-  const stale = mtime(`${out}/expected.json`) < fixtureScript || (bench && mtime(`${out}/mlp_m3.pt`) < fixtureScript);
+  const stale = mtime(`${out}/expected.json`) < fixtureScript || (bench && mtime(`${out}/m3.onnx`) < fixtureScript);
   if (stale) run(build.python(), ['scripts/make_fixtures.py', out, ...(bench ? ['--bench'] : [])]);
 }
 // The valid-file corpus (scripts/make_corpus.py): every scriptable torch.nn module, the
