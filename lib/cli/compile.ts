@@ -89,6 +89,9 @@ function parseShape(spec: string): { shape: number[]; dtype: string } {
 export async function compilePackage(o: CompileOptions): Promise<CompileReport> {
   const started = Date.now();
   const progress = o.onProgress ?? (() => {});
+  if (!version.libtorch.startsWith('2.')) {
+    throw new TorchError('ERR_UNSUPPORTED', `This torchloop build uses libtorch ${version.libtorch}, which cannot load AOTInductor packages (.pt2): build torchloop against libtorch 2.x to compile and run them`);
+  }
   if (!o.source === !o.module) throw new TorchError('ERR_ARGUMENT', 'Expected a TorchScript file or --module pkg.mod:factory, not both or neither');
   if (!o.inputs.length) throw new TorchError('ERR_ARGUMENT', 'Expected --input with the shape of each input of forward(), e.g. --input 1x48');
   if (!/\.pt2$/.test(o.out)) throw new TorchError('ERR_ARGUMENT', `Expected an output path ending in .pt2 but received '${o.out}'`);

@@ -141,6 +141,21 @@ export { any, shape, wrong, net };
     expect(b.rows[0].path).toMatch(/^plan/);
   });
 
+  it('npx torchloop compile makes a .pt2 from the installed package (the 1.13 build says it cannot)', () => {
+    const args = ['torchloop', 'compile', 'mlp_m2.pt', '--input', '1x48', '-o', 'policy.pt2', '--no-bench', '--json'];
+    if (build !== 'main') {
+      const r = run('npx', args);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/ERR_UNSUPPORTED: .*libtorch 1\.13/);
+      return;
+    }
+    const c = JSON.parse(ok('npx', args).trim().split('\n').pop()!);
+    expect(c.maxAbsDiff).toBeLessThan(1e-4);
+    const info = JSON.parse(ok('npx', ['torchloop', 'inspect', 'policy.pt2', '--json']));
+    expect(info.format).toBe('aoti');
+    expect(info.package.inputs).toEqual([{ name: 'input', shape: [1, 48], dtype: 'float32' }]);
+  });
+
   it('a feature whose optional package is missing says how to install it', () => {
     writeFileSync(path.join(app, 'db.mjs'), `import { DatabaseManager } from 'torchloop';
 try { DatabaseManager.open('x.sqlite', { fields: [{ name: 'a', shape: [1] }] }); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`);
