@@ -208,6 +208,7 @@ describe.skipIf(is113)('AOTInductor packages on libtorch 2.x', () => {
   });
 });
 
+// Compiling takes 10 to 45 s a model here, more on a cold inductor cache: these tests wait for it.
 describe.skipIf(is113)('torchloop compile', () => {
   const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], { encoding: 'utf8', timeout: 300_000 });
   const go2 = path.join(ZOO, 'unitreerobotics__unitree_rl_gym__go2_motion.pt');
@@ -240,7 +241,7 @@ describe.skipIf(is113)('torchloop compile', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 600_000);
 
   it('compiles a Python module (--module pkg.mod:factory)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tl-compile-'));
@@ -261,7 +262,7 @@ describe.skipIf(is113)('torchloop compile', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 600_000);
 
   it('a model the converter cannot take says what to do (a scripted nn.LSTM fed its state from buffers of its own)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tl-compile-'));
@@ -293,7 +294,7 @@ describe.skipIf(is113)('torchloop compile', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 600_000);
 });
 
 describe.skipIf(!is113)('AOTInductor packages on libtorch 1.13', () => {

@@ -154,7 +154,7 @@ export { any, shape, wrong, net };
     const info = JSON.parse(ok('npx', ['torchloop', 'inspect', 'policy.pt2', '--json']));
     expect(info.format).toBe('aoti');
     expect(info.package.inputs).toEqual([{ name: 'input', shape: [1, 48], dtype: 'float32' }]);
-  });
+  }, 600_000);
 
   it('a feature whose optional package is missing says how to install it', () => {
     writeFileSync(path.join(app, 'db.mjs'), `import { DatabaseManager } from 'torchloop';
