@@ -21,7 +21,7 @@ build() { # target, then the compile line's extra arguments
 build validate_fuzz -std=c++17 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Inative \
   native/fuzz/validate_fuzz.cc native/core/validate.cc -lz || exit 1
 build load_fuzz -std=c++20 -fsanitize=fuzzer -Inative -I"$torch/include" -I"$torch/include/torch/csrc/api/include" \
-  native/fuzz/load_fuzz.cc native/core/{model,errors,validate,runtime}.cc -L"$torch/lib" -Wl,-rpath,"$torch/lib" \
+  native/fuzz/load_fuzz.cc native/core/{model,package,errors,validate,runtime}.cc -L"$torch/lib" -Wl,-rpath,"$torch/lib" \
   -Wl,--no-as-needed -ltorch -ltorch_cpu -lc10 || exit 1
 
 # Seeds: the kept corpus, and the fixtures (small ones; malformed ones too).

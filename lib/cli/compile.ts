@@ -113,7 +113,7 @@ export async function compilePackage(o: CompileOptions): Promise<CompileReport> 
   const args = [script, '--out', path.resolve(o.out), ...(o.source ? ['--pt', path.resolve(o.source)] : ['--module', o.module!])];
   for (const i of o.inputs) args.push('--input', i);
   if (o.defaultOptions) args.push('--default');
-  progress(`compiling with ${python} (AOTInductor: about 10 to 45 s per model on a 2-core machine, longer on a first run)`);
+  progress(`compiling with ${python} (AOTInductor: about 6 to 30 s per model on a 2-core machine, longer on a first run)`);
   const ticker = setInterval(() => progress(`  ... ${((Date.now() - started) / 1000).toFixed(0)} s`), 10_000);
   let r;
   try {
