@@ -82,7 +82,7 @@ if (missing.length) {
 
 // 2. libtorch 2.x in the project's venv (skipped when the user points at a libtorch).
 const TORCH_SPEC = process.env.TORCHLOOP_TORCH_SPEC ?? 'torch==2.13.0+cpu';
-const VENV_PACKAGES = [TORCH_SPEC, 'numpy', 'onnx', 'tensorboard==2.21.*', 'safetensors', 'mujoco==3.14.0', 'pyyaml'];
+const VENV_PACKAGES = [TORCH_SPEC, 'numpy', 'onnx', 'tensorboard==2.21.*', 'safetensors', 'mujoco==3.14.0', 'pyyaml', 'nats-py'];
 const venvPython = path.join(PROJECT_VENV, 'bin', 'python');
 const stamp = path.join(PROJECT_VENV, 'torchloop-packages.txt');
 const wanted = VENV_PACKAGES.join('\n');
@@ -91,6 +91,14 @@ if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== wanted) {
   // --retries 0: on machines with only a local wheel store, do not wait on an unreachable index.
   run(venvPython, ['-m', 'pip', 'install', '--quiet', '--retries', '0', '--disable-pip-version-check', ...VENV_PACKAGES]);
   writeFileSync(stamp, wanted);
+}
+
+// The Python environment client (python/torchloop_env), installed from the checkout as a user
+// installs it, for the tests that run Python simulators against torchloop.
+const pyClient = path.join(PROJECT_VENV, 'torchloop-env.stamp');
+if (both && mtime(path.relative(root, pyClient)) < newestMtime(['python/torchloop_env/torchloop_env', 'python/torchloop_env/pyproject.toml'])) {
+  run(venvPython, ['-m', 'pip', 'install', '--quiet', '--retries', '0', '--disable-pip-version-check', '--no-deps', './python/torchloop_env']);
+  writeFileSync(pyClient, new Date().toISOString());
 }
 
 // 3. npm packages.

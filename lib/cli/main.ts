@@ -19,8 +19,9 @@ import { bench, formatBench } from './bench.ts';
 import { TorchError } from '../errors.ts';
 import { Model } from '../model.ts';
 import { version } from '../runtime.ts';
-import { environmentModule, loadExperiment, resolvePath, writeResolved } from '../learn/config.ts';
-import { TrainingPipeline, runEvaluation, runPrediction } from '../learn/pipelines.ts';
+import { environmentSource, loadExperiment, resolvePath, writeResolved } from '../learn/config.ts';
+import { TrainingPipeline } from '../learn/pipelines.ts';
+import { runEvaluation, runPrediction } from '../learn/prediction.ts';
 import { exitWithLauncher, launch, prepareData, rankFromEnv, withLock } from '../learn/data-parallel.ts';
 import { ProcessGroup } from '../train/distributed.ts';
 import { runGrid } from '../grid/grid.ts';
@@ -67,7 +68,7 @@ export async function main(argv: string[]): Promise<void> {
       const exp = loadExperiment(config, overrides);
       writeResolved(exp);
       const report = await new DataGeneration({
-        environment: { module: environmentModule(exp), exportName: exp.environment.export },
+        environment: environmentSource(exp),
         environmentOptions: exp.environment.options,
         workers: exp.environment.workers,
         seed: exp.seed,

@@ -71,3 +71,23 @@ export function writeField(field: Field, value: ArrayLike<number | bigint>, into
 export function allocate(field: Field, samples: number): FieldArray {
   return new ARRAY_FOR[field.dtype](field.size * samples);
 }
+
+/**
+ * Errors of a predicted vector field ([nodes * 3]) against the truth: the mean and the max over
+ * the nodes of |prediction - truth|, each divided by the largest |truth| (DeepPhysX's measure).
+ */
+export function nodeErrors(truth: ArrayLike<number>, prediction: ArrayLike<number>, dim = 3): { mean: number; max: number } {
+  let scale = 0, sum = 0, worst = 0;
+  const n = truth.length / dim;
+  for (let v = 0; v < n; v++) {
+    let t = 0, e = 0;
+    for (let k = 0; k < dim; k++) {
+      t += truth[dim * v + k] ** 2;
+      e += (Number(prediction[dim * v + k]) - truth[dim * v + k]) ** 2;
+    }
+    scale = Math.max(scale, Math.sqrt(t));
+    sum += Math.sqrt(e);
+    worst = Math.max(worst, Math.sqrt(e));
+  }
+  return scale > 0 ? { mean: sum / n / scale, max: worst / scale } : { mean: 0, max: 0 };
+}

@@ -4,16 +4,19 @@ import { TorchError } from '../errors.ts';
 import { optional } from '../optional.ts';
 import type { DatabaseManager, Mode } from './database.ts';
 import { EnvironmentManager, type EnvironmentManagerOptions } from './environment-manager.ts';
-import { ARRAY_FOR, type Field, type FieldValues } from './fields.ts';
+import { BatchRejection, batchHeaders, checkBatch, checkClientId, encodeBatch, subjects } from './remote-protocol.ts';
 
 /**
  * Environments on other machines, over NATS JetStream (an existing messaging engine: no
  * home-made protocol). A client runs an Environment and publishes each batch to the stream
  * `TORCHLOOP_<dataset>` on subject `torchloop.<dataset>.samples`: the payload is the fields'
- * raw bytes one after another, the headers say the layout (`tl-fields`, `tl-count`) and who
- * made it (`tl-client`, `tl-batch`). JetStream keeps batches until the sink acknowledges
- * them; the sink commits each batch and its key in one transaction before acking, so a
- * redelivery after a crash is recognised and never stored twice.
+ * raw bytes one after another, the headers say the version, the layout (`tl-fields`,
+ * `tl-count`) and who made it (`tl-client`, `tl-batch`). JetStream keeps batches until the
+ * sink acknowledges them; the sink commits each batch and its key in one transaction before
+ * acking, so a redelivery after a crash is recognised and never stored twice. A batch the
+ * sink refuses is counted, never stored, and its client is told why on
+ * `torchloop.<dataset>.errors.<client>`. docs/PROTOCOL.md is the protocol's text; the Python
+ * client (python/torchloop_env) speaks it too.
  */
 export interface RemoteOptions {
   /** NATS server(s), e.g. "127.0.0.1:4222". */
@@ -29,19 +32,14 @@ function nats() {
   return { connect: transport.connect, natsHeaders: transport.headers, jetstream: js.jetstream, jetstreamManager: js.jetstreamManager, AckPolicy: js.AckPolicy };
 }
 
-function names(dataset: string) {
-  if (!/^[A-Za-z0-9_-]+$/.test(dataset)) throw new TorchError('ERR_ARGUMENT', `Expected a dataset name of letters, digits, - and _ but received '${dataset}'`);
-  return { stream: `TORCHLOOP_${dataset}`, subject: `torchloop.${dataset}.samples` };
-}
-
 async function ensureStream(nc: NatsConnection, dataset: string): Promise<void> {
-  const { stream, subject } = names(dataset);
+  const { stream, samples } = subjects(dataset);
   const jsm = await nats().jetstreamManager(nc);
   try {
     await jsm.streams.info(stream);
   } catch {
     try {
-      await jsm.streams.add({ name: stream, subjects: [subject], duplicate_window: 120_000_000_000 });
+      await jsm.streams.add({ name: stream, subjects: [samples], duplicate_window: 120_000_000_000 });
     } catch (e) {
       // Another client created it meanwhile.
       await jsm.streams.info(stream).catch(() => {
@@ -60,32 +58,7 @@ async function connectTo(options: RemoteOptions): Promise<NatsConnection> {
   }
 }
 
-export function encodeBatch(fields: Field[], values: FieldValues): Uint8Array {
-  const total = fields.reduce((a, f) => a + values[f.name].byteLength, 0);
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const f of fields) {
-    const a = values[f.name];
-    out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
-    at += a.byteLength;
-  }
-  return out;
-}
-
-export function decodeBatch(fields: Field[], count: number, data: Uint8Array): FieldValues {
-  const values: FieldValues = {};
-  let at = 0;
-  for (const f of fields) {
-    const Ctor = ARRAY_FOR[f.dtype];
-    const bytes = Ctor.BYTES_PER_ELEMENT * f.size * count;
-    if (at + bytes > data.byteLength) throw new TorchError('ERR_SHAPE', `A remote batch is shorter than its header says (field '${f.name}')`);
-    const a = new Ctor(f.size * count);
-    new Uint8Array(a.buffer).set(data.subarray(at, at + bytes));
-    values[f.name] = a;
-    at += bytes;
-  }
-  return values;
-}
+export { encodeBatch };
 
 export interface RemoteClientOptions extends RemoteOptions, Omit<EnvironmentManagerOptions, 'predictor'> {
   /** Identifies this client's batches (with the batch number: the dedup key). */
@@ -107,29 +80,42 @@ export class RemoteEnvironmentClient {
     this.options = options;
   }
 
+  /** What sinks refused of this client's batches (their error replies), as they arrive. */
+  readonly rejections: { key: string; field: string | null; reason: string }[] = [];
+
   /** Produces and publishes `batches` batches; resolves when JetStream has stored them all. */
   async run(batches: number): Promise<{ published: number; samples: number }> {
     const o = this.options;
-    const { subject } = names(o.dataset);
+    checkClientId(o.clientId);
+    const { samples: subject, errors } = subjects(o.dataset);
     const nc = await connectTo(o);
     const envs = new EnvironmentManager(o);
+    const replies = nc.subscribe(errors(o.clientId), {
+      callback: (err, m) => {
+        if (err) return;
+        try {
+          const r = JSON.parse(new TextDecoder().decode(m.data)) as { key: string; field: string | null; reason: string };
+          this.rejections.push(r);
+          process.emitWarning(`a sink refused batch ${r.key}: ${r.reason}`, { code: 'TORCHLOOP_BATCH_REFUSED' });
+        } catch {
+          // not a sink's reply
+        }
+      },
+    });
     try {
       await ensureStream(nc, o.dataset);
       const { jetstream, natsHeaders } = nats();
       const js: JetStreamClient = jetstream(nc);
       await envs.start();
-      const fields = JSON.stringify(envs.fields.map(({ name, dtype, shape, kind }) => ({ name, dtype, shape, kind })));
       for (let b = 0; b < batches; b++) {
         const batch = await envs.getBatch(o.batchSize);
         const h = natsHeaders();
-        h.set('tl-fields', fields);
-        h.set('tl-count', String(batch.size));
-        h.set('tl-client', o.clientId);
-        h.set('tl-batch', String(b));
+        for (const [k, v] of Object.entries(batchHeaders(envs.fields, batch.size, o.clientId, b))) h.set(k, v);
         await js.publish(subject, encodeBatch(envs.fields, batch.values), { headers: h, msgID: `${o.clientId}/${b}` });
       }
       return { published: batches, samples: batches * o.batchSize };
     } finally {
+      replies.unsubscribe();
       await envs.close();
       await nc.drain();
     }
@@ -143,11 +129,27 @@ export interface RemoteSinkOptions extends RemoteOptions {
   consumer?: string;
 }
 
-/** Receives remote clients' batches and commits them to a database, exactly once per batch. */
+/** A batch the sink refused. */
+export interface RemoteRejection {
+  key: string;
+  samples: number;
+  field: string | null;
+  reason: string;
+}
+
+/**
+ * Receives remote clients' batches and commits them to a database, exactly once per batch.
+ * A batch that breaks the protocol or does not fit the database (another version, garbage
+ * headers, other fields or sizes, a NaN) is refused: counted in `rejected`, never stored,
+ * never redelivered, and its client told why. The sink goes on.
+ */
 export class RemoteSampleSink {
   readonly options: RemoteSinkOptions;
   received = 0;
   duplicates = 0;
+  /** Refused batches, and the last 100 of them with their reasons. */
+  rejected = 0;
+  rejections: RemoteRejection[] = [];
 
   constructor(options: RemoteSinkOptions) {
     this.options = options;
@@ -156,7 +158,7 @@ export class RemoteSampleSink {
   /** Consumes until `samples` samples are committed or `timeoutMs` passes; returns the samples committed by this call. */
   async receive(until: { samples: number; timeoutMs: number }): Promise<number> {
     const o = this.options;
-    const { stream } = names(o.dataset);
+    const { stream, errors } = subjects(o.dataset);
     const nc = await connectTo(o);
     const start = this.received;
     try {
@@ -170,19 +172,24 @@ export class RemoteSampleSink {
       while (this.received - start < until.samples && Date.now() < deadline) {
         const msg = await consumer.next({ expires: Math.max(1000, Math.min(5000, deadline - Date.now())) });
         if (!msg) continue;
-        const h = msg.headers;
-        const count = Number(h?.get('tl-count'));
-        const key = `${h?.get('tl-client')}/${h?.get('tl-batch')}`;
-        const fields = JSON.parse(h?.get('tl-fields') ?? '[]') as Field[];
-        const mine = o.database.fields;
-        if (fields.length !== mine.length || fields.some((f, i) => f.name !== mine[i].name || f.dtype !== mine[i].dtype || f.shape.join() !== mine[i].shape.join())) {
-          msg.term(); // a batch for another schema can never be stored here
-          throw new TorchError('ERR_SHAPE', `Remote batch ${key} has fields ${JSON.stringify(fields.map((f) => f.name))}, not this dataset's`);
+        let checked;
+        try {
+          checked = checkBatch(o.database.fields, (name) => msg.headers?.get(name) || undefined, msg.data);
+        } catch (e) {
+          if (!(e instanceof BatchRejection)) throw e;
+          msg.term(); // never redelivered: it cannot become valid
+          const client = msg.headers?.get('tl-client') ?? '';
+          const key = `${client.slice(0, 64) || '?'}/${(msg.headers?.get('tl-batch') ?? '?').slice(0, 20)}`;
+          const samples = Number(msg.headers?.get('tl-count')) || 0;
+          this.rejected++;
+          this.rejections.push({ key, samples, field: e.field, reason: e.message });
+          if (this.rejections.length > 100) this.rejections.shift();
+          nc.publish(errors(client), JSON.stringify({ version: 1, key, field: e.field, reason: e.message }));
+          continue;
         }
-        const values = decodeBatch(mine, count, msg.data);
-        const ids = o.database.add(o.mode ?? 'training', values, count, { batchKey: key });
+        const ids = o.database.add(o.mode ?? 'training', checked.values, checked.count, { batchKey: checked.key });
         if (ids.length === 0) this.duplicates++;
-        else this.received += count;
+        else this.received += checked.count;
         msg.ack();
       }
       return this.received - start;

@@ -13,12 +13,16 @@ import { ownModule } from '../paths.ts';
  * `--section.key value` overrides on the command line.
  */
 /** Environments torchloop ships, by the name `environment.module` gives them. */
-const BUILTIN_ENVIRONMENTS: Record<string, string> = { 'torchloop:spring-chain': 'data/examples/spring-chain' };
+const BUILTIN_ENVIRONMENTS: Record<string, { file: string; export: string }> = {
+  'torchloop:spring-chain': { file: 'data/examples/spring-chain', export: 'SpringChainEnvironment' },
+  'torchloop:beam': { file: 'data/examples/beam', export: 'BeamEnvironment' },
+};
 
 const environment = z.strictObject({
-  /** A module of yours (.js, .mjs or .ts; relative to the config file), or a built-in: torchloop:spring-chain. */
+  /** A module of yours (.js, .mjs or .ts; relative to the config file), or a built-in: torchloop:spring-chain, torchloop:beam. */
   module: z.string().default('torchloop:spring-chain'),
-  export: z.string().default('SpringChainEnvironment'),
+  /** The class's export name (a built-in's own class by default). */
+  export: z.string().optional(),
   options: z.record(z.string(), z.unknown()).default({}),
   workers: z.number().int().min(0).default(0),
   simulationsPerStep: z.number().int().min(1).default(1),
@@ -198,14 +202,15 @@ export function loadExperiment(file: string, overrides: Record<string, string> =
   return validateExperiment(doc, path.dirname(path.resolve(file)));
 }
 
-/** The environment module to import: a built-in's file in this package, or the user's module relative to the config. */
-export function environmentModule(exp: Experiment): string {
+/** The environment class to load: a built-in's file in this package, or the user's module relative to the config. */
+export function environmentSource(exp: Experiment): { module: string; exportName: string } {
   const builtin = BUILTIN_ENVIRONMENTS[exp.environment.module];
-  if (builtin) return ownModule(builtin);
+  if (builtin) return { module: ownModule(builtin.file), exportName: exp.environment.export ?? builtin.export };
   if (exp.environment.module.startsWith('torchloop:')) {
     throw new TorchError('ERR_NOT_FOUND', `No built-in environment '${exp.environment.module}' (there is: ${Object.keys(BUILTIN_ENVIRONMENTS).join(', ')})`);
   }
-  return resolvePath(exp, exp.environment.module);
+  if (!exp.environment.export) throw new TorchError('ERR_ARGUMENT', `environment.export must name the class that '${exp.environment.module}' exports`);
+  return { module: resolvePath(exp, exp.environment.module), exportName: exp.environment.export };
 }
 
 /** Paths in a config are relative to the config file. */

@@ -16,7 +16,7 @@ import type { Batch } from '../data/environment-manager.ts';
 import type { Field, FieldValues } from '../data/fields.ts';
 import { DatabaseManager } from '../data/database.ts';
 import { EnvironmentManager } from '../data/environment-manager.ts';
-import { environmentModule, resolvePath, type Experiment } from './config.ts';
+import { environmentSource, resolvePath, type Experiment } from './config.ts';
 
 export interface RankInfo {
   rank: number;
@@ -147,7 +147,7 @@ export async function prepareData(exp: Experiment): Promise<{ training: number; 
   }
   if (wantTraining === 0 && wantValidation === 0) return { training: 0, validation: 0 };
   const envs = new EnvironmentManager({
-    environment: { module: environmentModule(exp), exportName: exp.environment.export },
+    environment: environmentSource(exp),
     workers: exp.environment.workers,
     seed: exp.seed,
     simulationsPerStep: exp.environment.simulationsPerStep,

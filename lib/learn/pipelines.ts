@@ -10,7 +10,7 @@ import { EnvironmentManager } from '../data/environment-manager.ts';
 import type { FieldValues } from '../data/fields.ts';
 import { ProgressBar } from '../data/progress.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.ts';
-import { environmentModule, resolvePath, writeResolved, type Experiment } from './config.ts';
+import { environmentSource, resolvePath, writeResolved, type Experiment } from './config.ts';
 import { NetworkManager, type DataTransformation } from './network-manager.ts';
 import { StatsManager, type EpochRecord } from './stats.ts';
 import { notifyRun, writeRunInfo } from './run-info.ts';
@@ -35,9 +35,9 @@ export interface TrainingReport {
   secondsPerEpoch: number;
 }
 
-function environmentsFor(exp: Experiment, workers = exp.environment.workers): EnvironmentManager {
+export function environmentsFor(exp: Experiment, workers = exp.environment.workers): EnvironmentManager {
   return new EnvironmentManager({
-    environment: { module: environmentModule(exp), exportName: exp.environment.export },
+    environment: environmentSource(exp),
     workers,
     seed: exp.seed,
     simulationsPerStep: exp.environment.simulationsPerStep,
@@ -67,11 +67,11 @@ export function buildNetwork(exp: Experiment): Model {
   throw new TorchError('ERR_ARGUMENT', "The config's network needs a file or an mlp section");
 }
 
-function openDatabase(exp: Experiment, fields?: EnvironmentManager['fields']): DatabaseManager {
+export function openDatabase(exp: Experiment, fields?: EnvironmentManager['fields']): DatabaseManager {
   return DatabaseManager.open(resolvePath(exp, exp.database.file), fields && fields.length ? { fields } : {});
 }
 
-function sizeOf(values: FieldValues, db: DatabaseManager): number {
+export function sizeOf(values: FieldValues, db: DatabaseManager): number {
   const f = db.fields[0];
   return values[f.name].length / f.size;
 }
@@ -286,88 +286,4 @@ export class TrainingPipeline {
       if (envsStarted) await envs!.close();
     }
   }
-}
-
-export interface PredictionReport {
-  steps: number;
-  /** RMS error of the predicted target against the simulation's own, in the field's units. */
-  rmse: number;
-  /** RMS of the target itself, for scale. */
-  targetRms: number;
-  /** Mean physics residual the predictions leave (environment's applyPrediction), against the simulation's. */
-  predictedResidual: number;
-  simulatedResidual: number;
-  seconds: number;
-}
-
-/**
- * Prediction: the network drives the environment for N steps (DeepPhysX's prediction
- * pipeline): each step the environment simulates, the network predicts the target from the
- * input, and applyPrediction() receives it; errors against the true simulation are
- * recorded (and the samples with their predictions stored in 'prediction' mode).
- */
-export async function runPrediction(exp: Experiment, checkpoint: string, options: { steps?: number; record?: boolean } = {}): Promise<PredictionReport> {
-  const { model, state } = await loadCheckpoint(checkpoint);
-  const envs = environmentsFor(exp, 0);
-  await envs.start();
-  const env = envs.environment!;
-  const network = new NetworkManager({ model, input: exp.network.input, target: exp.network.target, normalization: state?.normalization ?? null });
-  const record = options.record ?? exp.prediction.record;
-  const db = record ? openDatabase(exp, env.fields) : null;
-  const steps = options.steps ?? exp.prediction.steps;
-  let se = 0, ss = 0, n = 0, resPred = 0, resSim = 0;
-  const t0 = performance.now();
-  try {
-    for (let s = 0; s < steps; s++) {
-      const { values } = await envs.getBatch(1);
-      resSim += Number((values.residual as Float32Array | undefined)?.[0] ?? 0);
-      const pred = network.predict(values, 1);
-      await env.applyPrediction({ [exp.network.target]: pred.data as Float32Array });
-      resPred += (env as unknown as { lastResidual?: number }).lastResidual ?? 0;
-      const truth = values[exp.network.target] as Float32Array;
-      const p = pred.data as Float32Array;
-      for (let i = 0; i < truth.length; i++) {
-        se += (p[i] - truth[i]) ** 2;
-        ss += truth[i] ** 2;
-        n++;
-      }
-      if (db) db.add('prediction', { ...values, [exp.network.target]: Float32Array.from(p) }, 1);
-    }
-  } finally {
-    db?.close();
-    await envs.close();
-    model.dispose();
-  }
-  return { steps, rmse: Math.sqrt(se / n), targetRms: Math.sqrt(ss / n), predictedResidual: resPred / steps, simulatedResidual: resSim / steps, seconds: (performance.now() - t0) / 1000 };
-}
-
-export type Metric = 'mse' | 'mae' | 'max' | ((prediction: Float32Array, target: Float32Array) => number);
-
-/** Metrics of a checkpoint on a held-out mode of the database, in the target's units. */
-export async function runEvaluation(exp: Experiment, checkpoint: string, options: { mode?: Mode; metrics?: Record<string, Metric> } = {}): Promise<Record<string, number> & { samples: number }> {
-  const { model, state } = await loadCheckpoint(checkpoint);
-  const db = openDatabase(exp);
-  const network = new NetworkManager({ model, input: exp.network.input, target: exp.network.target, normalization: state?.normalization ?? null });
-  const metrics: Record<string, Metric> = options.metrics ?? Object.fromEntries(exp.testing.metrics.map((m) => [m, m]));
-  const preds: number[] = [], targets: number[] = [];
-  try {
-    for (const values of db.batches(options.mode ?? 'validation', 256, { shuffle: false })) {
-      const n = sizeOf(values, db);
-      preds.push(...(network.predict(values, n).data as Float32Array));
-      targets.push(...(values[exp.network.target] as Float32Array));
-    }
-  } finally {
-    db.close();
-    model.dispose();
-  }
-  if (!targets.length) throw new TorchError('ERR_NOT_FOUND', `No '${options.mode ?? 'validation'}' samples to evaluate on in ${exp.database.file}`);
-  const p = Float32Array.from(preds), t = Float32Array.from(targets);
-  const result: Record<string, number> = { samples: t.length };
-  for (const [name, m] of Object.entries(metrics)) {
-    if (typeof m === 'function') result[name] = m(p, t);
-    else if (m === 'mse') result[name] = p.reduce((a, v, i) => a + (v - t[i]) ** 2, 0) / p.length;
-    else if (m === 'mae') result[name] = p.reduce((a, v, i) => a + Math.abs(v - t[i]), 0) / p.length;
-    else result[name] = p.reduce((a, v, i) => Math.max(a, Math.abs(v - t[i])), 0);
-  }
-  return result as Record<string, number> & { samples: number };
 }

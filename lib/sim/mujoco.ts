@@ -160,6 +160,25 @@ export async function loadMjcf(modelPath: string): Promise<{ mj: MujocoModule; m
   }
 }
 
+/**
+ * Compiles an MJCF model given as text (no file references): a model generated in code, such
+ * as the beam environment's. `name` only names it in errors.
+ */
+export async function loadMjcfText(xml: string, name: string): Promise<{ mj: MujocoModule; model: MjModel }> {
+  const mj = await loadMujoco();
+  const at = `/torchloop/${++mounted}/${name}`;
+  mj.FS.mkdirTree(path.posix.dirname(at));
+  mj.FS.writeFile(at, xml);
+  try {
+    return { mj, model: mj.MjModel.from_xml_path(at) };
+  } catch (e) {
+    const raw = e instanceof Error ? e.message : String(e);
+    throw new TorchError('ERR_SIM', `MuJoCo cannot load the generated model '${name}': ${raw.replace(/^MuJoCo Error:\s*/, '').trim()}`);
+  } finally {
+    mj.FS.unlink(at);
+  }
+}
+
 /** Names of objects of one kind, by id ('' where unnamed). */
 export function names(mj: MujocoModule, model: MjModel, kind: 'joint' | 'actuator' | 'sensor' | 'body' | 'geom' | 'mesh', count: number): string[] {
   const type = mj.mjtObj[`mjOBJ_${kind.toUpperCase()}`].value;
