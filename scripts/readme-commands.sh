@@ -3,7 +3,8 @@
 # the npm scripts (demo, demo:generate, demo:learn, bench) and each CLI example (generate,
 # train, resume, evaluate, predict from an http:// checkout, inspect, bench, grid with local
 # workers and over NATS, data-parallel training on one and on two "nodes", compile (a .pt and
-# a --module) and inspect of the package, sim2sim, robots
+# a --module) and inspect of the package, sim2sim, robots, the Python environment client
+# (pip install from the checkout, python -m torchloop_env into generate --nats),
 # fetch from a local folder: no network here). CI runs it on the
 # clean clone after `npm test` (.ci/run); a command that works only in a developer's checkout
 # fails here. Each command's output is kept in $LOGS; the last line is "N passed, N failed".
@@ -38,7 +39,7 @@ run "npm run demo" 'stayed up' npm run demo -- --seconds 2
 run "npm run demo (no robot files: says how to get them, runs the arm)" 'Running the arm demo instead' env TORCHLOOP_ROBOTS="$LOGS/no-robots" XDG_CACHE_HOME="$LOGS/no-cache" npm run demo -- --seconds 1
 run "npm run demo -- --plant arm" 'GCs in the loop: 0' npm run demo -- --plant arm --seconds 2
 run "npm run demo:generate" '32 samples' npm run demo:generate -- --batches 2 --batch-size 16 --workers 1 --out "$LOGS/generated.sqlite"
-run "npm run demo:learn" 'displacement RMS error' npm run demo:learn -- "${quick[@]}" --prediction.steps 20
+run "npm run demo:learn" 'speed-up x[0-9]+' npm run demo:learn -- "${quick[@]}" --prediction.steps 10
 run "npm run bench -- --quick" 'M2' npm run bench -- --quick --models M2 --no-training --no-data --no-pipeline --no-compile --no-zoo --no-loop
 run "torchloop generate" 'samples' cli generate "$exp" "${quick[@]}"
 run "torchloop train" 'epoch' cli train "$exp" "${quick[@]}" --optimizer.lr 1e-3
@@ -78,6 +79,14 @@ worker=$!
 run "torchloop grid --nats + worker --nats" 'done' cli grid demo/learn/grid.yaml --nats "127.0.0.1:$nport"
 wait $worker; wrc=$?
 if [ $wrc -eq 0 ]; then passed=$((passed + 1)); echo "ok    torchloop worker --nats exits 0 when the grid ends"; else failed=$((failed + 1)); echo "FAIL  torchloop worker --nats (exit $wrc)"; tail -n 15 "$LOGS/worker.log"; fi
+# A Python simulator feeds the trainer (README: "Python simulators"): the client installed from
+# the checkout into its own venv, as shown; the trainer's side receives into the beam's database.
+run "pip install ./python/torchloop_env[mujoco] (a fresh venv)" 'Successfully installed|already satisfied' bash -c "rm -rf .venv-sim && python3 -m venv .venv-sim && .venv-sim/bin/pip install --retries 0 './python/torchloop_env[mujoco]'"
+cli generate demo/learn/beam.yaml --nats "127.0.0.1:$nport" --batches 4 >"$LOGS/generate-nats.log" 2>&1 &
+receiver=$!
+run "python -m torchloop_env (the beam, 4 batches)" '"published": 4' .venv-sim/bin/python -m torchloop_env --servers "127.0.0.1:$nport" --dataset beam-surrogate --client-id sim-1 --env torchloop_env.beam:BeamEnvironment --batch-size 32 --batches 4 --seed 1
+wait $receiver; rrc=$?
+if [ $rrc -eq 0 ] && grep -q '128 samples from remote clients' "$LOGS/generate-nats.log"; then passed=$((passed + 1)); echo "ok    torchloop generate --nats (128 samples from the Python client)"; else failed=$((failed + 1)); echo "FAIL  torchloop generate --nats (exit $rrc)"; tail -n 15 "$LOGS/generate-nats.log"; fi
 kill $nats 2>/dev/null
 run "torchloop train --nproc 2" 'epoch' cli train "$exp" "${quick[@]}" --nproc 2
 mport=$(free_port)

@@ -30,6 +30,7 @@ import { serveNats } from '../grid/nats.ts';
 import { fetchRobots, robotSearchPath, UNITREE_RL_GYM } from '../sim/robots.ts';
 import { formatSim2Sim, parseCommand, runSim2Sim } from './sim2sim.ts';
 import { compilePackage, formatCompile } from './compile.ts';
+import { receiveRemote } from '../data/receive.ts';
 
 // Top-level config keys that hold a value (the sections are set as --section.key).
 const TOP_LEVEL = ['name', 'seed', 'output'];
@@ -63,10 +64,17 @@ export async function main(argv: string[]): Promise<void> {
     .description('fill the database with samples from the environments')
     .option('--batches <n>', 'batches to produce (default: training.batchesPerEpoch)')
     .option('--mode <mode>', 'training | validation | prediction', 'training')
+    .option('--nats <servers>', 'receive the samples from remote environment clients (docs/PROTOCOL.md) instead of running the environment here')
+    .option('--dataset <name>', 'with --nats: the remote dataset (default: the experiment name)')
+    .option('--timeout <s>', 'with --nats: give up after this many seconds', '600')
     .option('--json', 'machine-readable output')
-    .action(async (config: string, o: { batches?: string; mode: string; json?: boolean }) => {
+    .action(async (config: string, o: { batches?: string; mode: string; json?: boolean; nats?: string; dataset?: string; timeout: string }) => {
       const exp = loadExperiment(config, overrides);
       writeResolved(exp);
+      if (o.nats) {
+        const r = await receiveRemote(exp, { servers: o.nats, dataset: o.dataset ?? exp.name, samples: Number(o.batches ?? exp.training.batchesPerEpoch) * exp.training.batchSize, mode: o.mode as 'training', timeoutMs: Number(o.timeout) * 1000 });
+        return output(!!o.json, r, () => `${r.samples} samples from remote clients in ${r.seconds.toFixed(1)} s (${r.refused} batches refused, ${r.duplicates} duplicates dropped) -> ${r.file}`);
+      }
       const report = await new DataGeneration({
         environment: environmentSource(exp),
         environmentOptions: exp.environment.options,

@@ -27,6 +27,11 @@ const environment = z.strictObject({
   workers: z.number().int().min(0).default(0),
   simulationsPerStep: z.number().int().min(1).default(1),
   maxWrongSamplesPerStep: z.number().int().min(0).default(10),
+  /**
+   * The sample's fields, for a dataset that remote clients fill (`generate --nats`) when no
+   * environment class is at hand here (a Python simulator): [{ name, shape, dtype, kind }].
+   */
+  fields: z.array(z.strictObject({ name: z.string(), shape: z.array(z.number().int().min(1)), dtype: z.enum(['float32', 'float64', 'int32', 'int64', 'uint8']).default('float32'), kind: z.enum(['training', 'additional']).default('training') })).optional(),
 });
 const database = z.strictObject({
   file: z.string().default('dataset.sqlite'),

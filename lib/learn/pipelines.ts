@@ -151,7 +151,7 @@ export class TrainingPipeline {
     const db = openDatabase(exp, envs && envsStarted ? envs.fields : undefined);
     const checkpoints: string[] = [];
     const stats = lead
-      ? new StatsManager({ dir: out, tensorboard: exp.stats.tensorboard, csv: exp.stats.csv, plots: exp.stats.plots, window: exp.stats.window, layout: exp.stats.layout, live: exp.stats.live })
+      ? new StatsManager({ dir: out, tensorboard: exp.stats.tensorboard, csv: exp.stats.csv, plots: exp.stats.plots, window: exp.stats.window, layout: exp.stats.layout, live: exp.stats.live, lossLabel: `loss (${exp.training.loss.toUpperCase().replace('_', ' ')}${exp.network.normalize ? ' of normalized fields' : ''})` })
       : new StatsManager({ dir: out, tensorboard: false, csv: false, plots: false, window: exp.stats.window, layout: exp.stats.layout, live: null });
     stats.liveUrl().then((url) => url && process.stderr.write(`live curves: ${url}\n`));
     let network: NetworkManager | null = null;

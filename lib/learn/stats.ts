@@ -25,6 +25,8 @@ export interface StatsOptions {
   layout?: 'deepphysx' | 'torchloop';
   /** Serve a live page of the curves on 127.0.0.1:port (0 picks a port). Nothing opens a browser. */
   live?: { port: number } | null;
+  /** The plots' loss axis, with its units (default "loss"). */
+  lossLabel?: string;
 }
 
 export interface EpochRecord {
@@ -60,6 +62,8 @@ export class StatsManager {
   // The last `window` values per series, for running means and variances.
   #windows = new Map<string, number[]>();
 
+  #lossLabel: string;
+
   constructor(options: StatsOptions) {
     this.dir = options.dir;
     mkdirSync(this.dir, { recursive: true });
@@ -68,6 +72,7 @@ export class StatsManager {
     this.#window = options.window ?? 50;
     this.#layout = options.layout ?? 'deepphysx';
     this.#plots = options.plots ?? true;
+    this.#lossLabel = options.lossLabel ?? 'loss';
     if (options.live) this.#live = new LivePage(options.live.port, () => ({ history: this.history, batches: this.batchLosses }));
   }
 
@@ -194,12 +199,12 @@ export class StatsManager {
     this.#csv = null;
     if (!this.#plots || this.history.length === 0) return [];
     const epochs = this.history;
-    const written = writeLineChart(path.join(this.dir, 'loss.svg'), 'Training', 'epoch', 'loss', [
+    const written = writeLineChart(path.join(this.dir, 'loss.svg'), 'Training', 'epoch', this.#lossLabel, [
       { name: 'training loss', points: epochs.map((h) => [h.epoch, h.loss]) },
       { name: 'window mean', points: epochs.map((h) => [h.epoch, h.lossWindowMean]) },
       { name: 'validation loss', points: epochs.filter((h) => h.valLoss !== null).map((h) => [h.epoch, h.valLoss as number]) },
     ]);
-    written.push(...writeLineChart(path.join(this.dir, 'batch-loss.svg'), 'Batch loss', 'step', 'loss', [{ name: 'batch loss', points: this.batchLosses }]));
+    written.push(...writeLineChart(path.join(this.dir, 'batch-loss.svg'), 'Batch loss', 'step (batches)', this.#lossLabel, [{ name: 'batch loss', points: this.batchLosses }]));
     return written;
   }
 }

@@ -7,7 +7,8 @@
  *     builds, against PyTorch 2.13 and 1.13 (torch.jit, frozen) and onnxruntime-node;
  *   - the control loop (loop.ts): jitter and missed deadlines of ControlLoop against main-thread
  *     timers, a main-thread spin and the native floor, with and without load;
- *   - data generation and the sample database (data.ts), the training pipeline (pipeline.ts);
+ *   - data generation and the sample database (data.ts), the training pipeline (pipeline.ts),
+ *     the MuJoCo beam: WASM workers against Python clients over NATS, training to 5%, the speed-up (beam.ts);
  *   - sim (sim.ts): the H1 sim2sim loop in Node against the authors' Python loop, and mj_step
  *     in MuJoCo's WASM build against its Python bindings and its C library.
  * Writes bench-results/bench.json and bench-results/latency.svg (+ .png).
@@ -92,6 +93,11 @@ if (opts.data) {
   checks.push({ model: 'data', what: 'database writes per second (small samples)', value: data.writesPerSecond, target: '>= 100000', ok: data.writesPerSecond >= 100_000 });
   checks.push({ model: 'data', what: 'random batches of 256 read per second', value: data.batchesReadPerSecond, target: '>= 300', ok: data.batchesReadPerSecond >= 300 });
 }
+let beamData: Awaited<ReturnType<typeof import('./beam.ts').beamData>> | null = null;
+if (opts.data) {
+  console.log('\ndata: the MuJoCo beam (72 nodes, stepped until settled): WASM MuJoCo in Node workers, the pip wheel in Python clients over NATS');
+  beamData = await (await import('./beam.ts')).beamData(opts.quick, BUILDS[0].python());
+}
 
 let sim: Awaited<ReturnType<typeof import('./sim.ts').simBench>> = null;
 if (opts.sim) {
@@ -106,6 +112,12 @@ if (opts.pipeline) {
   console.log('\ntraining pipeline vs a bare Trainer loop (MLP 16-256-256-16, 40 batches of 64 per epoch)');
   pipeline = await pipelineOverhead(opts.quick);
   checks.push({ model: 'pipeline', what: 'time per epoch, pipeline / bare Trainer loop', value: pipeline.ratio, target: '<= 1.1', ok: pipeline.ratio <= 1.1 });
+}
+let beamPipeline: Awaited<ReturnType<typeof import('./beam.ts').beamPipeline>> | null = null;
+if (opts.pipeline) {
+  console.log('\npipeline: demo/learn/beam.yaml (generate, train to a mean displacement error under 5%, predict beside the solver)');
+  beamPipeline = await (await import('./beam.ts')).beamPipeline(opts.quick);
+  if (!opts.quick) checks.push({ model: 'beam', what: 'mean displacement error after training (fraction of the max)', value: beamPipeline.finalMeanError, target: '< 0.05', ok: beamPipeline.finalMeanError < 0.05 });
 }
 
 // --- report ---------------------------------------------------------------------------
@@ -136,6 +148,14 @@ if (data) {
   console.log('\ndata generation, samples/s: ' + Object.entries(data.samplesPerSecond).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ') + `; 2 workers / 1 worker ${data.workerSpeedup.toFixed(2)}x`);
   console.log(`sample database: ${data.writesPerSecond.toFixed(0)} writes/s (4 + 1 floats per sample), ${data.batchesReadPerSecond.toFixed(0)} shuffled batches of 256 read/s`);
 }
+if (beamData) {
+  console.log('\nbeam samples/s: ' + Object.entries(beamData.samplesPerSecond).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', '));
+}
+if (beamPipeline) {
+  const b = beamPipeline;
+  console.log(`beam pipeline: ${b.samples} samples generated in ${b.generateSeconds.toFixed(1)} s; training ${b.secondsTo5Percent === null ? 'never reached a 5% mean error' : `reached a mean error under 5% after ${b.epochsTo5Percent} epochs, ${b.secondsTo5Percent.toFixed(1)} s`}; after ${b.epochs} epochs (${b.trainSeconds.toFixed(1)} s) mean ${(100 * b.finalMeanError).toFixed(2)}%, max ${(100 * b.finalMaxError).toFixed(2)}%`);
+  console.log(`beam prediction: network ${b.networkMs.toFixed(3)} ms per sample, solver ${b.solverMs.toFixed(1)} ms to settle: speed-up x${b.speedup.toFixed(0)}`);
+}
 if (pipeline) {
   console.log(`training pipeline: ${(pipeline.pipelineSecondsPerEpoch * 1000).toFixed(1)} ms/epoch against ${(pipeline.bareSecondsPerEpoch * 1000).toFixed(1)} ms for a bare Trainer loop (${pipeline.ratio.toFixed(3)}x)`);
 }
@@ -155,7 +175,9 @@ writeFileSync(path.join(outDir, 'bench.json'), JSON.stringify({
   rows: steps?.rows.map(({ model, who, path: p, summary }) => ({ model, who, path: p, ...summary })),
   training,
   data,
+  beamData,
   pipeline,
+  beamPipeline,
   zoo: zoo?.rows,
   loop: loop?.rows,
   sim: sim && { rows: sim.rows.map(({ what, node, python, native, ratio }) => ({ what, node, python, native, ratio })), realtimeFactor: sim.rtf, threads: sim.threads, rounds: sim.rounds, seconds: sim.seconds },
