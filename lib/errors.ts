@@ -16,7 +16,11 @@ export type TorchErrorCode =
   | 'ERR_MISSING_DEPENDENCY'
   | 'ERR_DATABASE'
   /** A simulator refused a model or diverged (MuJoCo). */
-  | 'ERR_SIM';
+  | 'ERR_SIM'
+  /** A server refused torchloop's credentials or TLS (NATS); the message names the method, never the secret. */
+  | 'ERR_AUTH'
+  /** Something a worker was handed that it may not run (a path outside its base folder, a module not allowed). */
+  | 'ERR_FORBIDDEN';
 
 /**
  * The one error type torchloop throws. Native code constructs it too (registered through

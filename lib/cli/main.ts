@@ -19,7 +19,8 @@ import { bench, formatBench } from './bench.ts';
 import { TorchError } from '../errors.ts';
 import { Model } from '../model.ts';
 import { version } from '../runtime.ts';
-import { environmentSource, loadExperiment, resolvePath, writeResolved } from '../learn/config.ts';
+import { environmentSource, loadExperiment, natsConfig, resolvePath, writeResolved } from '../learn/config.ts';
+import { NATS_FLAGS, natsFlags, resolveNats } from '../nats-connect.ts';
 import { TrainingPipeline } from '../learn/pipelines.ts';
 import { runEvaluation, runPrediction } from '../learn/prediction.ts';
 import { exitWithLauncher, launch, prepareData, rankFromEnv, withLock } from '../learn/data-parallel.ts';
@@ -50,6 +51,12 @@ export function splitOverrides(argv: string[]): { rest: string[]; overrides: Rec
   return { rest, overrides };
 }
 
+/** The NATS auth and TLS flags (nats-connect.ts), the same on every command that connects. */
+function withNats(cmd: Command): Command {
+  for (const [flags, description] of NATS_FLAGS) cmd.option(flags, description);
+  return cmd;
+}
+
 function output(json: boolean, value: unknown, text: () => string): void {
   console.log(json ? JSON.stringify(value) : text());
 }
@@ -59,20 +66,19 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command('torchloop').description('Run, train and feed TorchScript models from Node.js').version(version.torchloop).showHelpAfterError();
   program.exitOverride();
 
-  program
-    .command('generate <config>')
+  withNats(program.command('generate <config>'))
     .description('fill the database with samples from the environments')
     .option('--batches <n>', 'batches to produce (default: training.batchesPerEpoch)')
     .option('--mode <mode>', 'training | validation | prediction', 'training')
-    .option('--nats <servers>', 'receive the samples from remote environment clients (docs/PROTOCOL.md) instead of running the environment here')
+    .option('--nats [servers]', "receive the samples from remote environment clients (docs/PROTOCOL.md) instead of running the environment here (servers: here, the config's nats.servers, or NATS_URL)")
     .option('--dataset <name>', 'with --nats: the remote dataset (default: the experiment name)')
     .option('--timeout <s>', 'with --nats: give up after this many seconds', '600')
     .option('--json', 'machine-readable output')
-    .action(async (config: string, o: { batches?: string; mode: string; json?: boolean; nats?: string; dataset?: string; timeout: string }) => {
+    .action(async (config: string, o: { batches?: string; mode: string; json?: boolean; nats?: string | true; dataset?: string; timeout: string }) => {
       const exp = loadExperiment(config, overrides);
       writeResolved(exp);
       if (o.nats) {
-        const r = await receiveRemote(exp, { servers: o.nats, dataset: o.dataset ?? exp.name, samples: Number(o.batches ?? exp.training.batchesPerEpoch) * exp.training.batchSize, mode: o.mode as 'training', timeoutMs: Number(o.timeout) * 1000 });
+        const r = await receiveRemote(exp, { nats: resolveNats({ servers: o.nats === true ? undefined : o.nats, flags: natsFlags(o), config: natsConfig(exp.nats, exp.baseDir) }), dataset: o.dataset ?? exp.name, samples: Number(o.batches ?? exp.training.batchesPerEpoch) * exp.training.batchSize, mode: o.mode as 'training', timeoutMs: Number(o.timeout) * 1000 });
         return output(!!o.json, r, () => `${r.samples} samples from remote clients in ${r.seconds.toFixed(1)} s (${r.refused} batches refused, ${r.duplicates} duplicates dropped) -> ${r.file}`);
       }
       const report = await new DataGeneration({
@@ -116,41 +122,41 @@ export async function main(argv: string[]): Promise<void> {
       output(!!o.json, r, () => `${r.epochs} epoch(s)${r.stoppedEarly ? ' (stopped early)' : ''}, best validation loss ${r.bestValLoss?.toExponential(3) ?? 'n/a'}, ${r.secondsPerEpoch.toFixed(2)} s/epoch${rank ? `, ${rank.worldSize} processes` : ''}\noutputs in ${r.output}`);
     });
 
-  program
-    .command('grid <file>')
+  withNats(program.command('grid <file>'))
     .description('run a grid of experiments (a base config and the values to sweep) and summarise them')
     .option('--workers <n>', 'local worker processes', '1')
-    .option('--nats <url>', 'put the runs on a NATS JetStream work queue for `torchloop worker --nats` processes instead')
+    .option('--nats [servers]', "put the runs on a NATS JetStream work queue for `torchloop worker --nats` processes instead (servers: here, the grid file's nats.servers, or NATS_URL)")
     .option('--ack-wait <seconds>', 'NATS: how long a silent worker keeps its run before another takes it', '30')
     .option('--json', 'machine-readable output')
-    .action(async (file: string, o: { workers: string; nats?: string; ackWait: string; json?: boolean }) => {
+    .action(async (file: string, o: { workers: string; nats?: string | true; ackWait: string; json?: boolean }) => {
       const workers = Number(o.workers);
       if (!(Number.isInteger(workers) && workers >= 1)) throw new TorchError('ERR_ARGUMENT', `Expected a positive integer for --workers but received '${o.workers}'`);
-      const r = await runGrid(file, { workers, nats: o.nats, ackWaitMs: Number(o.ackWait) * 1000, progress: true });
+      const r = await runGrid(file, { workers, nats: o.nats, natsFlags: natsFlags(o), ackWaitMs: Number(o.ackWait) * 1000, progress: true });
       output(!!o.json, { ...r, runs: r.runs.map((x) => ({ ...x.result, params: x.job.params, seed: x.job.seed, redone: x.redone })) }, () =>
         [`grid ${r.name}: ${r.runs.length} runs in ${r.seconds.toFixed(1)} s (${r.runsPerMinute.toFixed(1)} runs/min)${r.redone.length ? `, ${r.redone.length} redone after a lost worker` : ''}`,
           ...r.points.slice(0, 5).map((p, i) => `  ${i + 1}. ${p.point}: mean best val loss ${p.meanBestValLoss?.toExponential(3) ?? 'n/a'} over ${p.done}/${p.runs} run(s)`),
           `summary: ${r.files.markdown}, ${r.files.csv}; tensorboard --logdir ${r.files.tensorboard}`].join('\n'));
     });
 
-  program
-    .command('worker')
+  withNats(program.command('worker'))
     .description("take a grid's runs from a NATS JetStream work queue until the grid ends")
-    .option('--nats <url>', 'the NATS server the grid was queued on')
-    .option('--grid <name>', "the grid's name (its file's `name:`)", 'grid')
-    .option('--out <dir>', "where run folders go on this machine (default: the grid's output folder)")
-    .option('--base-dir <dir>', "the base config's folder on this machine, when its paths differ")
+    .option('--nats <servers>', 'the NATS server the grid was queued on (or NATS_URL)')
+    .option('--grid <name>', "the grid's name (its file's `name:`): the only grid this worker takes runs of", 'grid')
+    .option('--out <dir>', "where run folders go on this machine (default: the grid's output folder when it is inside --base-dir, else <base-dir>/runs/<grid>)")
+    .option('--base-dir <dir>', 'the folder every file a run opens must be inside (default: the working directory)')
+    .option('--allow-module <file...>', 'environment modules (besides the built-in torchloop:...) that runs may import')
     .option('--wait <seconds>', 'how long to wait for the grid to be queued', '60')
     .option('--ipc', 'internal: a local worker of `torchloop grid --workers`')
-    .action(async (o: { nats?: string; grid: string; out?: string; baseDir?: string; wait: string; ipc?: boolean }) => {
+    .action(async (o: { nats?: string; grid: string; out?: string; baseDir?: string; allowModule?: string[]; wait: string; ipc?: boolean }) => {
       if (o.ipc) {
         if (!process.send) throw new TorchError('ERR_ARGUMENT', '--ipc is for worker processes that `torchloop grid` starts');
         serveIpc();
         await new Promise<void>((resolve) => process.once('disconnect', () => resolve()));
         return;
       }
-      if (!o.nats) throw new TorchError('ERR_ARGUMENT', 'Expected --nats URL (the server the grid was queued on)');
-      await serveNats({ servers: o.nats, grid: o.grid, gridOutput: o.out && path.resolve(o.out), baseDir: o.baseDir && path.resolve(o.baseDir), waitMs: Number(o.wait) * 1000 });
+      if (!o.nats && !process.env.NATS_URL) throw new TorchError('ERR_ARGUMENT', 'Expected --nats URL (the server the grid was queued on) or NATS_URL');
+      const nats = resolveNats({ servers: o.nats, flags: natsFlags(o) });
+      await serveNats({ nats, grid: o.grid, gridOutput: o.out && path.resolve(o.out), baseDir: path.resolve(o.baseDir ?? '.'), allowModules: (o.allowModule ?? []).map((m) => path.resolve(m)), waitMs: Number(o.wait) * 1000 });
     });
 
   program

@@ -5,6 +5,7 @@ import { DatabaseManager, type Mode } from './database.ts';
 import { EnvironmentManager } from './environment-manager.ts';
 import type { Field, FieldSpec } from './fields.ts';
 import { RemoteSampleSink } from './remote.ts';
+import type { NatsOptions } from '../nats-connect.ts';
 
 /**
  * `torchloop generate <config> --nats <servers>`: the experiment's database filled by remote
@@ -12,7 +13,7 @@ import { RemoteSampleSink } from './remote.ts';
  * The fields come from the database when it exists, else from `environment.fields`, else from
  * the experiment's environment class (created here only to read them).
  */
-export async function receiveRemote(exp: Experiment, o: { servers: string; dataset: string; samples: number; mode: Mode; timeoutMs: number }): Promise<{ samples: number; refused: number; duplicates: number; seconds: number; file: string }> {
+export async function receiveRemote(exp: Experiment, o: { nats: NatsOptions; dataset: string; samples: number; mode: Mode; timeoutMs: number }): Promise<{ samples: number; refused: number; duplicates: number; seconds: number; file: string }> {
   const file = resolvePath(exp, exp.database.file);
   let fields: (FieldSpec & { kind?: Field['kind'] })[] | undefined = exp.environment.fields;
   if (!existsSync(file) && !fields) {
@@ -23,7 +24,7 @@ export async function receiveRemote(exp: Experiment, o: { servers: string; datas
   }
   const dataset = o.dataset.replace(/[^A-Za-z0-9_-]/g, '_');
   using db = DatabaseManager.open(file, { fields });
-  const sink = new RemoteSampleSink({ servers: o.servers, dataset, database: db, mode: o.mode });
+  const sink = new RemoteSampleSink({ ...o.nats, dataset, database: db, mode: o.mode });
   const t0 = performance.now();
   const got = await sink.receive({ samples: o.samples, timeoutMs: o.timeoutMs });
   const seconds = (performance.now() - t0) / 1000;

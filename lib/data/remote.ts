@@ -4,6 +4,7 @@ import { TorchError } from '../errors.ts';
 import { optional } from '../optional.ts';
 import type { DatabaseManager, Mode } from './database.ts';
 import { EnvironmentManager, type EnvironmentManagerOptions } from './environment-manager.ts';
+import { connectNats, type NatsOptions } from '../nats-connect.ts';
 import { BatchRejection, batchHeaders, checkBatch, checkClientId, encodeBatch, subjects } from './remote-protocol.ts';
 
 /**
@@ -18,9 +19,7 @@ import { BatchRejection, batchHeaders, checkBatch, checkClientId, encodeBatch, s
  * `torchloop.<dataset>.errors.<client>`. docs/PROTOCOL.md is the protocol's text; the Python
  * client (python/torchloop_env) speaks it too.
  */
-export interface RemoteOptions {
-  /** NATS server(s), e.g. "127.0.0.1:4222". */
-  servers: string | string[];
+export interface RemoteOptions extends NatsOptions {
   /** Dataset name: letters, digits, - and _. */
   dataset: string;
 }
@@ -29,7 +28,7 @@ export interface RemoteOptions {
 function nats() {
   const transport = optional<typeof import('@nats-io/transport-node')>('@nats-io/transport-node', 'Remote environments (NATS)');
   const js = optional<typeof import('@nats-io/jetstream')>('@nats-io/jetstream', 'Remote environments (NATS JetStream)');
-  return { connect: transport.connect, natsHeaders: transport.headers, jetstream: js.jetstream, jetstreamManager: js.jetstreamManager, AckPolicy: js.AckPolicy };
+  return { natsHeaders: transport.headers, jetstream: js.jetstream, jetstreamManager: js.jetstreamManager, AckPolicy: js.AckPolicy };
 }
 
 async function ensureStream(nc: NatsConnection, dataset: string): Promise<void> {
@@ -50,12 +49,7 @@ async function ensureStream(nc: NatsConnection, dataset: string): Promise<void> 
 }
 
 async function connectTo(options: RemoteOptions): Promise<NatsConnection> {
-  const { connect } = nats();
-  try {
-    return await connect({ servers: options.servers, name: 'torchloop' });
-  } catch (e) {
-    throw new TorchError('ERR_RUNTIME', `Cannot reach the NATS server at ${options.servers}: ${(e as Error).message}`);
-  }
+  return connectNats(options, 'torchloop');
 }
 
 export { encodeBatch };
@@ -103,7 +97,8 @@ export class RemoteEnvironmentClient {
       },
     });
     try {
-      await ensureStream(nc, o.dataset);
+      // A client with least privilege may not look up or create streams: the sink makes it.
+      await ensureStream(nc, o.dataset).catch(() => undefined);
       const { jetstream, natsHeaders } = nats();
       const js: JetStreamClient = jetstream(nc);
       await envs.start();
@@ -111,7 +106,9 @@ export class RemoteEnvironmentClient {
         const batch = await envs.getBatch(o.batchSize);
         const h = natsHeaders();
         for (const [k, v] of Object.entries(batchHeaders(envs.fields, batch.size, o.clientId, b))) h.set(k, v);
-        await js.publish(subject, encodeBatch(envs.fields, batch.values), { headers: h, msgID: `${o.clientId}/${b}` });
+        await js.publish(subject, encodeBatch(envs.fields, batch.values), { headers: h, msgID: `${o.clientId}/${b}` }).catch((e: Error) => {
+          throw new TorchError('ERR_RUNTIME', `Publishing batch ${b} to ${subject} failed (${e.message}): is the stream TORCHLOOP_${o.dataset} there (a sink makes it), and may this client publish to ${subject}?`);
+        });
       }
       return { published: batches, samples: batches * o.batchSize };
     } finally {

@@ -9,6 +9,7 @@ import { prepareData, withLock } from '../learn/data-parallel.ts';
 import type { GridExecutor } from './executor.ts';
 import { LocalExecutor } from './local.ts';
 import { NatsExecutor } from './nats.ts';
+import { describeAuth, resolveNats, serverList, type NatsOptions } from '../nats-connect.ts';
 import type { RunResult } from './run.ts';
 import { loadGrid, type Grid, type GridJob } from './spec.ts';
 import { pointSummaries, writeSummary, type PointSummary, type RunRecord } from './summary.ts';
@@ -16,8 +17,13 @@ import { pointSummaries, writeSummary, type PointSummary, type RunRecord } from 
 export interface GridOptions {
   /** Local worker processes (default 1). */
   workers?: number;
-  /** A NATS server: runs go on a JetStream work queue for `torchloop worker --nats` processes. */
-  nats?: string;
+  /**
+   * Runs go on a NATS JetStream work queue for `torchloop worker --nats` processes: the server
+   * (or true: the grid file's `nats.servers`, or NATS_URL), with auth and TLS from `natsFlags`,
+   * the grid file's `nats` section and the NATS_* environment.
+   */
+  nats?: string | true;
+  natsFlags?: Partial<NatsOptions>;
   /** NATS: how long a silent worker keeps its run (default 30 s). */
   ackWaitMs?: number;
   progress?: boolean;
@@ -78,12 +84,13 @@ export async function runGrid(file: string, o: GridOptions = {}): Promise<GridRe
     const added = await withLock(`${db}.torchloop-lock`, () => prepareData(exp));
     if (added.training + added.validation > 0) progress.line(`data: ${added.training} training and ${added.validation} validation samples into ${db}`);
   }
-  const executor: GridExecutor = o.nats ? new NatsExecutor(o.nats, { ackWaitMs: o.ackWaitMs }) : new LocalExecutor(o.workers ?? 1);
+  const nats = o.nats ? resolveNats({ servers: typeof o.nats === 'string' ? o.nats : undefined, flags: o.natsFlags, config: grid.nats }) : null;
+  const executor: GridExecutor = nats ? new NatsExecutor(nats, { ackWaitMs: o.ackWaitMs }) : new LocalExecutor(o.workers ?? 1);
   const byId = new Map(grid.jobs.map((j) => [j.id, j]));
   const records = new Map<string, RunRecord>();
   const redone = new Map<string, string[]>();
   const t0 = performance.now();
-  progress.line(`grid ${grid.name}: ${grid.jobs.length} runs, ${o.nats ? `NATS work queue at ${o.nats}; workers: torchloop worker --nats ${o.nats} --grid ${grid.name}` : `${o.workers ?? 1} local worker(s)`}`);
+  progress.line(`grid ${grid.name}: ${grid.jobs.length} runs, ${nats ? `NATS work queue at ${serverList(nats)} (${describeAuth(nats)}); workers: torchloop worker --nats ${serverList(nats)} --grid ${grid.name}` : `${o.workers ?? 1} local worker(s)`}`);
   await executor.run(grid, grid.jobs, {
     started(job, worker) {
       progress.pending.delete(job.id);

@@ -16,9 +16,13 @@ import { hostname } from 'node:os';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TorchError } from '../errors.ts';
+import { connectNats, serverList, type NatsOptions } from '../nats-connect.ts';
 import { optional } from '../optional.ts';
 import { MAX_ATTEMPTS, type GridEvents, type GridExecutor } from './executor.ts';
 import { executeRun, type RunResult } from './run.ts';
+import { checkJob, JobRefusal } from './guard.ts';
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
 import type { Grid, GridJob } from './spec.ts';
 
 type State = { type: 'started'; index: number; attempt: number; worker: string } | { type: 'epoch'; index: number; epoch: number; valLoss: number | null } | { type: 'result'; index: number; result: RunResult };
@@ -26,7 +30,7 @@ type State = { type: 'started'; index: number; attempt: number; worker: string }
 function nats() {
   const transport = optional<typeof import('@nats-io/transport-node')>('@nats-io/transport-node', 'Grids over NATS');
   const js = optional<typeof import('@nats-io/jetstream')>('@nats-io/jetstream', 'Grids over NATS (JetStream)');
-  return { connect: transport.connect, nanos: transport.nanos, jetstream: js.jetstream, jetstreamManager: js.jetstreamManager, AckPolicy: js.AckPolicy, RetentionPolicy: js.RetentionPolicy, DeliverPolicy: js.DeliverPolicy };
+  return { nanos: transport.nanos, jetstream: js.jetstream, jetstreamManager: js.jetstreamManager, AckPolicy: js.AckPolicy, RetentionPolicy: js.RetentionPolicy, DeliverPolicy: js.DeliverPolicy };
 }
 
 export function gridNames(grid: string) {
@@ -37,34 +41,32 @@ export function gridNames(grid: string) {
     states: `TORCHLOOP_GRIDSTATE_${grid}`,
     state: (index: number) => `torchloop.gridstate.${grid}.run.${index}`,
     end: `torchloop.gridstate.${grid}.end`,
+    /** Run messages a worker refused that carried no valid run index. */
+    refused: `torchloop.gridstate.${grid}.refused`,
   };
 }
 
-async function connectTo(servers: string): Promise<NatsConnection> {
-  try {
-    return await nats().connect({ servers, name: 'torchloop-grid' });
-  } catch (e) {
-    throw new TorchError('ERR_RUNTIME', `Cannot reach the NATS server at ${servers}: ${(e as Error).message}`);
-  }
+async function connectTo(o: NatsOptions): Promise<NatsConnection> {
+  return connectNats(o, 'torchloop-grid');
 }
 
 const encode = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
 export class NatsExecutor implements GridExecutor {
   readonly kind = 'nats';
-  readonly servers: string;
+  readonly nats: NatsOptions;
   /** How long a silent worker keeps its run before JetStream gives it to another. */
   readonly ackWaitMs: number;
 
-  constructor(servers: string, options: { ackWaitMs?: number } = {}) {
-    this.servers = servers;
+  constructor(nats: string | NatsOptions, options: { ackWaitMs?: number } = {}) {
+    this.nats = typeof nats === 'string' ? { servers: nats } : nats;
     this.ackWaitMs = options.ackWaitMs ?? 30_000;
   }
 
   async run(grid: Grid, jobs: GridJob[], events: GridEvents): Promise<void> {
     const { jetstream, jetstreamManager, AckPolicy, RetentionPolicy, nanos } = nats();
     const n = gridNames(grid.name);
-    const nc = await connectTo(this.servers);
+    const nc = await connectTo(this.nats);
     try {
       const jsm = await jetstreamManager(nc);
       // A grid run starts afresh: the queue and the states of an earlier run of this grid go.
@@ -94,7 +96,7 @@ export class NatsExecutor implements GridExecutor {
           events.epoch(job, s.epoch, s.valLoss);
         } else {
           done.add(s.index);
-          events.finished(s.result);
+          events.finished({ ...s.result, id: job.id }); // a refusal knows only the index
           if (done.size === jobs.length) break;
         }
       }
@@ -108,11 +110,14 @@ export class NatsExecutor implements GridExecutor {
 }
 
 export interface NatsWorkerOptions {
-  servers: string;
+  nats: NatsOptions;
   grid: string;
-  /** Where run folders go on this machine (default: the grid's output as the coordinator named it). */
+  /** Where run folders go on this machine (default: the grid's output when it is inside baseDir, else <baseDir>/runs/<grid>). */
   gridOutput?: string;
-  baseDir?: string;
+  /** The folder every file a run opens must be inside (guard.ts). */
+  baseDir: string;
+  /** Environment modules runs may import besides the built-ins (absolute paths). */
+  allowModules?: string[];
   /** How long to wait for the grid to be queued before giving up (default 60 s). */
   waitMs?: number;
   log?: (line: string) => void;
@@ -128,8 +133,9 @@ export async function serveNats(o: NatsWorkerOptions): Promise<number> {
   const n = gridNames(o.grid);
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const worker = `${hostname()}:${process.pid}`;
-  const nc = await connectTo(o.servers);
+  const nc = await connectTo(o.nats);
   let finishedRuns = 0;
+  let refused = 0;
   let held: { nak(): void } | null = null;
   const stop = () => {
     held?.nak();
@@ -145,7 +151,7 @@ export async function serveNats(o: NatsWorkerOptions): Promise<number> {
     for (;;) {
       consumer = await js.consumers.get(n.stream, 'workers').catch(() => null);
       if (consumer) break;
-      if (Date.now() > deadline) throw new TorchError('ERR_NOT_FOUND', `No grid '${o.grid}' is queued on ${o.servers} (stream ${n.stream}): start \`torchloop grid ... --nats\` first`);
+      if (Date.now() > deadline) throw new TorchError('ERR_NOT_FOUND', `No grid '${o.grid}' is queued on ${serverList(o.nats)} (stream ${n.stream}): start \`torchloop grid ... --nats\` first`);
       await sleep(500);
     }
     const ackWaitMs = Number((await consumer.info(true)).config.ack_wait) / 1e6;
@@ -157,7 +163,22 @@ export async function serveNats(o: NatsWorkerOptions): Promise<number> {
         if (await ended()) break;
         continue;
       }
-      const job = { ...(m.json<GridJob>()), attempt: m.info.deliveryCount };
+      let checked;
+      try {
+        checked = checkJob(m.data, { grid: o.grid, root: o.baseDir, allowModules: o.allowModules ?? [] });
+      } catch (e) {
+        // Refused: the reason is the run's failed result (or, without a valid index, a refusal
+        // on the grid's state stream); the message is terminated, never redelivered.
+        const reason = e instanceof JobRefusal ? e.message : `the run message could not be checked: ${(e as Error).message}`;
+        const index = e instanceof JobRefusal ? e.index : null;
+        log(`worker ${worker}: refused a run message${index !== null ? ` (run ${index})` : ''}: ${reason}`);
+        const failed: RunResult = { id: index !== null ? `run-${index}` : 'unknown', status: 'failed', attempt: m.info.deliveryCount, bestValLoss: null, bestEpoch: null, epochs: 0, stoppedEarly: false, resumedFrom: null, seconds: 0, worker, output: '', curve: [], error: `refused: ${reason}` };
+        await js.publish(index !== null ? n.state(index) : n.refused, encode(index !== null ? ({ type: 'result', index, result: failed } satisfies State) : { reason, worker })).catch(() => undefined);
+        m.term();
+        refused++;
+        continue;
+      }
+      const job = { ...checked.job, attempt: m.info.deliveryCount };
       const previous = await jsm.streams.getMessage(n.states, { last_by_subj: n.state(job.index) }).catch(() => null);
       if (previous?.json<State>().type === 'result') {
         log(`worker ${worker}: ${job.id} already has a result; acknowledging the redelivery`);
@@ -175,9 +196,11 @@ export async function serveNats(o: NatsWorkerOptions): Promise<number> {
       log(`worker ${worker}: ${job.id} attempt ${job.attempt} started`);
       // Between batches (training runs on this thread): tell JetStream the run is alive, and let the socket flush.
       let lastBeat = Date.now();
+      const root = realpathSync(o.baseDir);
+      const inRoot = path.isAbsolute(job.gridOutput) && !path.relative(root, path.resolve(job.gridOutput)).startsWith('..');
       const result = await executeRun(job, {
-        gridOutput: o.gridOutput ?? job.gridOutput,
-        baseDir: o.baseDir,
+        gridOutput: o.gridOutput ?? (inRoot ? job.gridOutput : path.join(root, 'runs', o.grid)),
+        baseDir: checked.baseDir,
         worker,
         onAlive: async () => {
           if (Date.now() - lastBeat > ackWaitMs / 4) {
@@ -197,7 +220,7 @@ export async function serveNats(o: NatsWorkerOptions): Promise<number> {
       finishedRuns++;
       log(`worker ${worker}: ${job.id} ${result.status}${result.error ? ` (${result.error})` : ''}`);
     }
-    log(`worker ${worker}: grid '${o.grid}' has ended (${finishedRuns} run(s) here)`);
+    log(`worker ${worker}: grid '${o.grid}' has ended (${finishedRuns} run(s) here${refused ? `, ${refused} message(s) refused` : ''})`);
     return finishedRuns;
   } finally {
     process.off('SIGINT', stop);

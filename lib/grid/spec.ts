@@ -18,7 +18,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { TorchError } from '../errors.ts';
-import { readYaml, validateExperiment } from '../learn/config.ts';
+import { NatsConfigSchema, natsConfig, readYaml, validateExperiment, type NatsConfig } from '../learn/config.ts';
 
 type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -31,10 +31,14 @@ const GridSchema = z.strictObject({
   product: z.record(z.string(), z.array(z.unknown()).min(1)).default({}),
   points: z.array(z.record(z.string(), z.unknown())).default([]),
   seeds: z.array(z.number().int().min(0)).min(1).nullable().default(null),
+  /** The coordinator's NATS connection (`grid --nats`): servers, auth, TLS; never sent to workers. */
+  nats: NatsConfigSchema.nullable().default(null),
 });
 
 /** One run of a grid, everything a worker on any machine needs to run it. */
 export interface GridJob {
+  /** The run message's format (grid/guard.ts's JOB_VERSION). */
+  version: 1;
   grid: string;
   /** `003_lr=0.0003_sizes=16-64-16_seed=1`: the index keeps folders in grid order. */
   id: string;
@@ -58,6 +62,8 @@ export interface GridJob {
 
 export interface Grid {
   name: string;
+  /** The grid file's `nats` section, its paths resolved. */
+  nats: NatsConfig | null;
   file: string;
   output: string;
   keys: string[];
@@ -117,6 +123,7 @@ export function loadGrid(file: string): Grid {
     for (const seed of seeds) {
       const index = jobs.length;
       const document: Plain = structuredClone(base);
+      delete document.nats; // the coordinator's connection (and any secret in it) is not the workers' business
       for (const [k, v] of Object.entries(g.set)) setValue(document, k, v);
       for (const [k, v] of Object.entries(p)) setValue(document, k, v);
       document.seed = seed;
@@ -128,8 +135,8 @@ export function loadGrid(file: string): Grid {
       } catch (e) {
         throw new TorchError('ERR_ARGUMENT', `Grid '${g.name}', run ${id}: ${(e as Error).message}`);
       }
-      jobs.push({ grid: g.name, id, index, params: p, seed, point, document, baseDir, folder: path.join('runs', id), gridOutput: output, attempt: 1 });
+      jobs.push({ version: 1, grid: g.name, id, index, params: p, seed, point, document, baseDir, folder: path.join('runs', id), gridOutput: output, attempt: 1 });
     }
   }
-  return { name: g.name, file: abs, output, keys, jobs };
+  return { name: g.name, nats: natsConfig(g.nats, dir), file: abs, output, keys, jobs };
 }

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { redact } from '../nats-connect.ts';
 import { fileURLToPath } from 'node:url';
 import { TorchError } from '../errors.ts';
 import { Model } from '../model.ts';
@@ -31,7 +32,7 @@ export function saveCheckpoint(dir: string, name: string, trainer: Trainer, stat
   const file = path.join(dir, `${name}.pt`);
   trainer.save(file);
   const { baseDir: _, ...config } = state.config as Experiment;
-  writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ ...state, config }, null, 1));
+  writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ ...state, config: redact(config) }, null, 1));
   return file;
 }
 

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { redact } from '../nats-connect.ts';
 import { TorchError } from '../errors.ts';
 import { ownModule } from '../paths.ts';
 
@@ -97,6 +98,29 @@ const prediction = z.strictObject({
   record: z.boolean().default(true),
 });
 
+/**
+ * A NATS connection (`generate --nats`, grids over NATS): servers, one auth method, TLS. File
+ * paths are relative to the config file. Secrets written here are masked in every file torchloop
+ * writes; a file (creds, nkey) or the NATS_* environment keeps them out of the config.
+ */
+export const NatsConfigSchema = z.strictObject({
+  servers: z.union([z.string(), z.array(z.string())]).optional(),
+  token: z.string().optional(),
+  user: z.string().optional(),
+  password: z.string().optional(),
+  nkey: z.string().optional(),
+  creds: z.string().optional(),
+  tls: z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), required: z.boolean().optional() }).optional(),
+});
+export type NatsConfig = z.infer<typeof NatsConfigSchema>;
+
+/** A config's `nats` section with its file paths resolved against the config's folder. */
+export function natsConfig(c: NatsConfig | null | undefined, baseDir: string): NatsConfig | null {
+  if (!c) return null;
+  const at = (p?: string) => (p === undefined ? undefined : path.resolve(baseDir, p));
+  return { ...c, nkey: at(c.nkey), creds: at(c.creds), tls: c.tls && { ...c.tls, ca: at(c.tls.ca), cert: at(c.tls.cert), key: at(c.tls.key) } };
+}
+
 export const ExperimentSchema = z.strictObject({
   name: z.string().default('experiment'),
   seed: z.number().int().min(0).default(0),
@@ -115,6 +139,8 @@ export const ExperimentSchema = z.strictObject({
   distributed: distributed.prefault({}),
   /** When a training run ends or fails: a shell command and/or a webhook URL (POSTed JSON). */
   notify: z.strictObject({ command: z.string().nullable().default(null), url: z.string().nullable().default(null) }).nullable().default(null),
+  /** The NATS connection of `generate --nats` (remote environments). */
+  nats: NatsConfigSchema.nullable().default(null),
 });
 export type Experiment = z.infer<typeof ExperimentSchema> & { baseDir: string };
 
@@ -229,6 +255,6 @@ export function writeResolved(exp: Experiment): string {
   mkdirSync(out, { recursive: true });
   const file = path.join(out, 'config.resolved.yaml');
   const { baseDir, ...doc } = exp;
-  writeFileSync(file, `# resolved from ${baseDir}\n${YAML.stringify(doc)}`);
+  writeFileSync(file, `# resolved from ${baseDir}\n${YAML.stringify(redact(doc))}`);
   return file;
 }

@@ -138,7 +138,7 @@ describe('a grid of 8 runs', () => {
       const coordinator = start(['grid', gridFile('viaNats'), '--nats', nats.url, '--ack-wait', '3']);
       let killed = '';
       const workers = [0, 1].map(() =>
-        start(['worker', '--nats', nats.url, '--grid', 'viaNats'], (line, child) => {
+        start(['worker', '--nats', nats.url, '--grid', 'viaNats', '--allow-module', path.resolve('lib/data/examples/spring-chain.ts')], (line, child) => {
           // The first run either worker starts: SIGKILL that worker in the middle of it.
           const m = /: (\d{3}_\S+) attempt 1 started$/.exec(line);
           if (m && !killed) {

@@ -210,7 +210,7 @@ try { DatabaseManager.open('x.sqlite', { fields: [{ name: 'a', shape: [1] }] });
 
   // MuJoCo as a user gets it: the robot files fetched into the project (from the shared folder,
   // by the same code as from GitHub), sim2sim without and then with @mujoco/mujoco installed.
-  it.runIf(build === 'main' && existsSync(path.join(root, '..', 'shared', 'robots', 'unitree_rl_gym')))('npx torchloop robots fetch and sim2sim, fast and in a ControlLoop, from the installed package', () => {
+  it.runIf(build === 'main' && existsSync(path.join(root, '..', 'shared', 'robots', 'unitree_rl_gym')))('npx torchloop robots fetch and sim2sim, fast and in a ControlLoop, and the MuJoCo beam, from the installed package', () => {
     ok('npx', ['torchloop', 'robots', 'fetch', '--from', path.join(root, '..', 'shared', 'robots'), '--to', 'robots']);
     const withRobots = { env: { ...env, TORCHLOOP_ROBOTS: path.join(app, 'robots') } };
     const missing = run('npx', ['torchloop', 'sim2sim', 'h1.yaml', '--seconds', '1'], withRobots);
@@ -223,6 +223,10 @@ try { DatabaseManager.open('x.sqlite', { fields: [{ name: 'a', shape: [1] }] });
       expect(r.fell).toBe(false);
       expect(r.distance).toBeGreaterThan(0.1);
     }
+    // The built-in MuJoCo beam (DeepPhysX's demo) from the installed package, in a worker thread.
+    writeFileSync(path.join(app, 'beam.yaml'), 'name: beam\nenvironment:\n  module: torchloop:beam\n  workers: 1\ndatabase:\n  file: data/beam.sqlite\ntraining:\n  batchSize: 4\n  batchesPerEpoch: 2\n');
+    const beam = JSON.parse(ok('npx', ['torchloop', 'generate', 'beam.yaml', '--json']).trim().split('\n').pop()!);
+    expect(beam).toMatchObject({ samples: 8, rejected: 0 });
   }, 600_000);
 });
 
