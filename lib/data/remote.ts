@@ -4,7 +4,7 @@ import { TorchError } from '../errors.ts';
 import { optional } from '../optional.ts';
 import type { DatabaseManager, Mode } from './database.ts';
 import { EnvironmentManager, type EnvironmentManagerOptions } from './environment-manager.ts';
-import { connectNats, type NatsOptions } from '../nats-connect.ts';
+import { connectNats, permissionError, type NatsOptions } from '../nats-connect.ts';
 import { BatchRejection, batchHeaders, checkBatch, checkClientId, encodeBatch, subjects } from './remote-protocol.ts';
 
 /**
@@ -159,12 +159,17 @@ export class RemoteSampleSink {
     const nc = await connectTo(o);
     const start = this.received;
     try {
-      await ensureStream(nc, o.dataset);
       const { jetstream, jetstreamManager, AckPolicy } = nats();
-      const jsm = await jetstreamManager(nc);
       const durable = o.consumer ?? 'sink';
-      await jsm.consumers.info(stream, durable).catch(() => jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit }));
-      const consumer = await jetstream(nc).consumers.get(stream, durable);
+      let consumer;
+      try {
+        await ensureStream(nc, o.dataset);
+        const jsm = await jetstreamManager(nc);
+        await jsm.consumers.info(stream, durable).catch(() => jsm.consumers.add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit }));
+        consumer = await jetstream(nc).consumers.get(stream, durable);
+      } catch (e) {
+        throw permissionError(e, o, `consume the stream ${stream}`);
+      }
       const deadline = Date.now() + until.timeoutMs;
       while (this.received - start < until.samples && Date.now() < deadline) {
         const msg = await consumer.next({ expires: Math.max(1000, Math.min(5000, deadline - Date.now())) });
