@@ -2,6 +2,8 @@
 // README's least-privilege configuration (docs/nats/torchloop.conf): TLS only with a CA made
 // here by openssl, one account, a user per role. Each auth method, each permission, each refusal;
 // 1,000 malformed run messages against a worker; no secret in any file a run writes.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readdirSync, readFileSync, statSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +17,7 @@ import { connectNats, type NatsOptions } from '../../lib/nats-connect.ts';
 import { natsAvailable } from '../helpers/nats.ts';
 import { makeCerts, operatorAuth, startNatsConfig, type Certs } from '../helpers/secure-nats.ts';
 
+const run = promisify(execFile);
 const SECRETS = { coordinator: 'coord-Pw-7f3a9c', trainer: 'train-Pw-51be02', sim: 'sim-Pw-c08d44', token: 'tok-3e1f-secret' };
 const CHAIN = path.resolve('lib/data/examples/spring-chain.ts');
 
@@ -120,6 +123,25 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
       await nc.close();
     }
     await expect(new RemoteSampleSink({ ...as.trainer, dataset: 'someone-else', database: db }).receive({ samples: 1, timeoutMs: 3000 })).rejects.toMatchObject({ code: 'ERR_AUTH', message: expect.stringMatching(/may not .*TORCHLOOP_someone-else/) });
+  }, 120_000);
+
+  it('a Python client (python -m torchloop_env) with user, password and TLS feeds the trainer; a wrong password is one clear error', async () => {
+    const env = new SpringChainEnvironment({ nodes: 4 });
+    await env.create();
+    using db = DatabaseManager.open(path.join(dir, 'py.sqlite'), { fields: [{ name: 'x', shape: [3] }, { name: 'y', shape: [2] }] });
+    const sink = new RemoteSampleSink({ ...as.trainer, dataset: 'beam-surrogate', consumer: 'py', database: db });
+    const received = sink.receive({ samples: 8, timeoutMs: 60_000 });
+    const py = path.resolve('.torch/bin/python');
+    const args = ['-m', 'torchloop_env', '--servers', server.url, '--dataset', 'beam-surrogate', '--client-id', 'py-1', '--env', 'tiny_env:Tiny', '--batch-size', '4', '--batches', '2', '--tls-ca', certs.ca, '--tls-cert', certs.clientCert, '--tls-key', certs.clientKey, '--user', 'sim'];
+    const opts = { encoding: 'utf8' as const, env: { ...process.env, PYTHONPATH: path.resolve('test/helpers'), NATS_PASSWORD: SECRETS.sim } };
+    await new Promise((r) => setTimeout(r, 500)); // the sink makes the stream
+    const ok = await run(py, args, opts);
+    expect(JSON.parse(ok.stdout.trim().split('\n').at(-1)!)).toEqual({ published: 2, samples: 8 });
+    expect(await received).toBe(8);
+    const bad = await run(py, args, { ...opts, env: { ...opts.env, NATS_PASSWORD: 'not-it-9b2' } }).then(() => null, (e) => e as { code: number; stderr: string });
+    expect(bad?.code).toBe(1);
+    expect(bad?.stderr).toMatch(/torchloop-env: the NATS server at (nats:\/\/)?127\.0\.0\.1:\d+ refused user 'sim' and password/);
+    expect(bad?.stderr).not.toContain('not-it-9b2');
   }, 120_000);
 
   it('1,000 malformed run messages: the worker refuses each with a reason, and runs the real one', async () => {

@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
 
 
@@ -19,7 +20,7 @@ def main(argv=None) -> int:
     from .client import RemoteClient
 
     p = argparse.ArgumentParser(prog="torchloop-env", description=__doc__)
-    p.add_argument("--servers", required=True, help="NATS server(s), comma-separated")
+    p.add_argument("--servers", default=os.environ.get("NATS_URL"), required="NATS_URL" not in os.environ, help="NATS server(s), comma-separated (or $NATS_URL)")
     p.add_argument("--dataset", required=True)
     p.add_argument("--client-id", required=True)
     p.add_argument("--env", required=True, help="module:Class of an Environment subclass")
@@ -28,12 +29,24 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--batches", type=int, required=True)
     p.add_argument("--start", type=int, default=0, help="first batch number (to resume)")
+    env = os.environ
+    p.add_argument("--token", default=env.get("NATS_TOKEN"), help="NATS token (or $NATS_TOKEN)")
+    p.add_argument("--user", default=env.get("NATS_USER"), help="NATS user (or $NATS_USER)")
+    p.add_argument("--password", default=env.get("NATS_PASSWORD"), help="NATS password (or $NATS_PASSWORD)")
+    p.add_argument("--nkey", default=env.get("NATS_NKEY"), help="a file holding an NKey seed (or $NATS_NKEY; needs the nkeys package)")
+    p.add_argument("--creds", default=env.get("NATS_CREDS"), help="a .creds file (or $NATS_CREDS; needs the nkeys package)")
+    p.add_argument("--tls-ca", default=env.get("NATS_CA"), help="CA certificate(s), PEM (or $NATS_CA)")
+    p.add_argument("--tls-cert", default=env.get("NATS_CERT"), help="client certificate, PEM (or $NATS_CERT)")
+    p.add_argument("--tls-key", default=env.get("NATS_KEY"), help="client key, PEM (or $NATS_KEY)")
+    p.add_argument("--tls", action="store_true", help="require TLS")
     a = p.parse_args(argv)
-    env = load_class(a.env)(seed=a.seed, **json.loads(a.options))
+    auth = {"token": a.token, "user": a.user, "password": a.password, "nkey": a.nkey, "creds": a.creds,
+            "tls_ca": a.tls_ca, "tls_cert": a.tls_cert, "tls_key": a.tls_key, "tls": "1" if a.tls else None}
+    environment = load_class(a.env)(seed=a.seed, **json.loads(a.options))
 
     async def go() -> dict:
-        client = RemoteClient(a.servers.split(","), a.dataset, a.client_id, env, a.batch_size,
-                              on_batch=lambda b: print(f"published {b}", flush=True))
+        client = RemoteClient(a.servers.split(","), a.dataset, a.client_id, environment, a.batch_size,
+                              on_batch=lambda b: print(f"published {b}", flush=True), auth=auth)
         try:
             return await client.run(a.batches, a.start)
         finally:

@@ -31,7 +31,8 @@ class RemoteClient:
     """
 
     def __init__(self, servers: Union[str, Sequence[str]], dataset: str, client_id: str, environment: Environment,
-                 batch_size: int, max_wrong_samples: int = 10, on_batch: Optional[Callable[[int], None]] = None):
+                 batch_size: int, max_wrong_samples: int = 10, on_batch: Optional[Callable[[int], None]] = None,
+                 auth: Optional[Dict[str, str]] = None):
         if not _ID.match(client_id):
             raise ValueError(f"expected a client id of 1 to 64 letters, digits, - and _ but received {client_id!r}")
         self.servers = [servers] if isinstance(servers, str) else list(servers)
@@ -42,6 +43,8 @@ class RemoteClient:
         self.batch_size = int(batch_size)
         self.max_wrong = int(max_wrong_samples)
         self.on_batch = on_batch
+        # token | user + password | nkey (a seed file) | creds (a .creds file); tls_ca, tls_cert, tls_key, tls.
+        self.auth = {k: v for k, v in (auth or {}).items() if v}
         self.subjects = subjects(dataset)
         self.rejections: List[dict] = []
         self.rejected_samples = 0
@@ -51,20 +54,56 @@ class RemoteClient:
 
     async def connect(self) -> None:
         import nats  # nats-py
+        a = self.auth
+        opts = {}
+        if "token" in a:
+            opts["token"] = a["token"]
+        if "user" in a:
+            opts["user"], opts["password"] = a["user"], a.get("password")
+        if "nkey" in a:
+            opts["nkeys_seed"] = a["nkey"]
+        if "creds" in a:
+            opts["user_credentials"] = a["creds"]
+        if any(k in a for k in ("tls_ca", "tls_cert", "tls")):
+            import ssl
+            ctx = ssl.create_default_context(cafile=a.get("tls_ca"))
+            if "tls_cert" in a:
+                ctx.load_cert_chain(a["tls_cert"], a.get("tls_key"))
+            opts["tls"] = ctx
+            opts["tls_hostname"] = None
+        method = ("the credentials in " + a["creds"]) if "creds" in a else ("the NKey in " + a["nkey"]) if "nkey" in a else "a token" if "token" in a else (f"user '{a['user']}' and password") if "user" in a else "no credentials"
+        errors = []
         try:
-            self._nc = await nats.connect(servers=self.servers, name=f"torchloop-env {self.client_id}", allow_reconnect=True, max_reconnect_attempts=5, connect_timeout=5)
-        except Exception as e:  # one clear line, not a traceback storm
-            raise ConnectionError(f"cannot reach the NATS server at {', '.join(self.servers)}: {e}") from None
+            self._nc = await nats.connect(servers=self.servers, name=f"torchloop-env {self.client_id}", allow_reconnect=False,
+                                          max_reconnect_attempts=0, connect_timeout=10, error_cb=self._quiet(errors), **opts)
+        except ModuleNotFoundError as e:
+            raise ConnectionError(f"{method} needs the Python package '{e.name}' (pip install nkeys)") from None
+        except Exception as e:  # one clear line, naming the method and never a secret
+            text = " ".join(dict.fromkeys([str(e), *errors]))
+            for secret in (a.get("token"), a.get("password")):
+                if secret:
+                    text = text.replace(secret, "***")
+            kind = "refused" if any(w in text.lower() for w in ("authoriz", "authenticat", "permission")) else "cannot be reached with"
+            raise ConnectionError(f"the NATS server at {', '.join(self.servers)} {kind} {method}: {text.strip()}") from None
         self._js = self._nc.jetstream()
         s = self.subjects
+        # Make the stream when it is not there and this client may; a client with least privilege
+        # may only publish samples, and the trainer's sink makes the stream.
+        api = self._nc.jetstream(timeout=2)
         try:
-            await self._js.stream_info(s["stream"])
+            await api.stream_info(s["stream"])
         except Exception:
             try:
-                await self._js.add_stream(name=s["stream"], subjects=[s["samples"]], duplicate_window=120)
+                await api.add_stream(name=s["stream"], subjects=[s["samples"]], duplicate_window=120)
             except Exception:
-                await self._js.stream_info(s["stream"])  # another client made it meanwhile
+                pass
         await self._nc.subscribe(f"{s['errors']}.{self.client_id}", cb=self._on_error)
+
+    @staticmethod
+    def _quiet(errors):
+        async def cb(e):
+            errors.append(str(e))
+        return cb
 
     async def _on_error(self, msg) -> None:
         try:
@@ -120,7 +159,11 @@ class RemoteClient:
         return b"".join(np.ascontiguousarray(values[f.name], dtype=DTYPES[f.dtype]).tobytes() for f in self.env.fields)
 
     async def publish(self, payload: bytes, headers: Dict[str, str]) -> None:
-        await self._js.publish(self.subjects["samples"], payload, headers=headers)
+        try:
+            await self._js.publish(self.subjects["samples"], payload, headers=headers)
+        except Exception as e:
+            raise RuntimeError(f"publishing to {self.subjects['samples']} failed ({type(e).__name__}: {e}): is the stream "
+                               f"{self.subjects['stream']} there (a sink makes it), and may this client publish to it?") from None
 
     async def run(self, batches: int, start: int = 0) -> Dict[str, int]:
         """Creates the environment, publishes batches start..batches-1, closes it."""
