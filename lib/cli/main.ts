@@ -244,16 +244,17 @@ export async function main(argv: string[]): Promise<void> {
     .option('--realtime', 'at wall-clock rate, in a ControlLoop (default: as fast as it can)')
     .option('--view', 'serve the live scope with the 3D view on loopback (implies --realtime)')
     .option('--port <n>', "the scope's port (--view)", '0')
+    .option('--host <address>', "the scope's address (--view; default 127.0.0.1: another makes the page want the token it prints)")
     .option('--priority <p>', 'the loop thread\'s SCHED_FIFO priority (--realtime; where the process may)')
     .option('--cpu <c>', 'pin the loop thread to this CPU (--realtime)')
     .option('--command <vx,vy,wz>', 'the velocity command (default: the config\'s cmd_init)')
     .option('--trajectory <file>', 'write {dt, t, pos, quat, action}, one row per policy tick')
     .option('--json', 'machine-readable output')
-    .action(async (config: string, o: { root?: string; seconds: string; realtime?: boolean; view?: boolean; port: string; priority?: string; cpu?: string; command?: string; trajectory?: string; json?: boolean }) => {
+    .action(async (config: string, o: { root?: string; seconds: string; realtime?: boolean; view?: boolean; port: string; host?: string; priority?: string; cpu?: string; command?: string; trajectory?: string; json?: boolean }) => {
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
       const r = await runSim2Sim({
-        config, root: o.root && path.resolve(o.root), seconds: Number(o.seconds), realtime: o.realtime, view: o.view, scopePort: Number(o.port),
+        config, root: o.root && path.resolve(o.root), seconds: Number(o.seconds), realtime: o.realtime, view: o.view, scopePort: Number(o.port), scopeHost: o.host,
         command: parseCommand(o.command), trajectory: o.trajectory, abort: abort.signal,
         loopRealtime: { priority: o.priority === undefined ? undefined : Number(o.priority), cpu: o.cpu === undefined ? undefined : Number(o.cpu) },
         onWarning: (w) => console.error(`note: ${w}`),

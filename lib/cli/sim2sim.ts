@@ -22,6 +22,8 @@ export interface Sim2SimRun {
   trajectory?: string;
   view?: boolean;
   scopePort?: number;
+  /** The scope's address (default 127.0.0.1; another makes the page want a token). */
+  scopeHost?: string;
   /** Called with the scope's URL once it serves (--view). */
   onScope?: (scope: Scope) => void | Promise<void>;
   /** Called about once a second while a realtime run goes. */
@@ -93,7 +95,7 @@ async function runInLoop(o: Sim2SimRun, options: { config: string; root: string;
   if (o.view) {
     const { serveScope } = await import('../realtime/scope.ts');
     const { sceneOf } = await import('../sim/scene.ts');
-    scope = await serveScope(loop, { port: o.scopePort ?? 0, signals: ['sim.sout_base_pos', 'policy.sout_action', 'sim.sout_joint_pos'], scene: { poses: 'sim.sout_geom_pose', describe: () => sceneOf(cfg.xmlPath), follow: 'sim.sout_base_pos' } });
+    scope = await serveScope(loop, { port: o.scopePort ?? 0, host: o.scopeHost, signals: ['sim.sout_base_pos', 'policy.sout_action', 'sim.sout_joint_pos'], scene: { poses: 'sim.sout_geom_pose', describe: () => sceneOf(cfg.xmlPath), follow: 'sim.sout_base_pos' } });
     await o.onScope?.(scope);
   }
   // The loop stops itself after `ticks` (its tick function stops ticking the graph); wait for it.

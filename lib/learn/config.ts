@@ -85,7 +85,8 @@ const stats = z.strictObject({
   window: z.number().int().min(1).default(50),
   layout: z.enum(['deepphysx', 'torchloop']).default('deepphysx'),
   histogramsEvery: z.number().int().min(0).default(1),
-  live: z.strictObject({ port: z.number().int().min(0).max(65535).default(0) }).nullable().default(null),
+  /** A live page of the curves: on 127.0.0.1 unless `host` names another address (then it wants the token it prints). */
+  live: z.strictObject({ port: z.number().int().min(0).max(65535).default(0), host: z.string().optional() }).nullable().default(null),
 });
 const distributed = z.strictObject({
   /** Gradient bucket size for the all-reduce (DDP's bucket_cap_mb; the first bucket is 1 MiB at most). */

@@ -1,4 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
+import { announce, httpAccess } from '../http-access.ts';
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>torchloop: training</title>
 <style>body{font:14px sans-serif;margin:20px}canvas{border:1px solid #ccc}</style>
@@ -14,14 +15,20 @@ const es=new EventSource('/events');es.onmessage=m=>{const d=JSON.parse(m.data);
 if(d.history){epochs.push(...d.history);batches.push(...d.batches)}draw();};
 </script>`;
 
-/** A loopback page that streams the training curves (server-sent events). */
+/** A page that streams the training curves (server-sent events): on loopback unless a host is given (then it wants a token). */
 export class LivePage {
   readonly url: Promise<string>;
   #server: Server;
   #clients = new Set<ServerResponse>();
 
-  constructor(port: number, snapshot: () => unknown) {
+  /** Null on loopback; the token a page on another address wants. */
+  readonly token: string | null;
+
+  constructor(port: number, snapshot: () => unknown, host?: string) {
+    const access = httpAccess('the live page', host);
+    this.token = access.token;
     this.#server = createServer((req, res) => {
+      if (!access.allow(req, res)) return;
       if (req.url === '/events') {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
         res.write(`data: ${JSON.stringify(snapshot())}\n\n`);
@@ -31,7 +38,11 @@ export class LivePage {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
       } else res.writeHead(404).end();
     });
-    this.url = new Promise((resolve) => this.#server.listen(port, '127.0.0.1', () => resolve(`http://127.0.0.1:${(this.#server.address() as { port: number }).port}/`)));
+    this.url = new Promise((resolve) => this.#server.listen(port, access.host, () => {
+      const bound = (this.#server.address() as { port: number }).port;
+      announce('the live page', access, bound);
+      resolve(access.url(bound));
+    }));
     this.#server.unref();
   }
 

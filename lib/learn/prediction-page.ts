@@ -1,11 +1,12 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
+import { announce, httpAccess } from '../http-access.ts';
 import type { EpochRecord } from './stats.ts';
 import type { PredictionFrame } from './prediction.ts';
 
 /**
  * The prediction page: the body as the solver deformed it and as the network predicts it, side
  * by side and coloured by the network's error at each node, the errors per prediction, and the
- * training's loss curves (log scale). Served on 127.0.0.1 only; the page follows the run by
+ * training's loss curves (log scale). Served on 127.0.0.1 by default; the page follows the run by
  * server-sent events. Nothing opens a browser.
  */
 const PAGE = `<!doctype html><meta charset="utf-8"><title>torchloop: prediction</title>
@@ -90,8 +91,15 @@ export class PredictionPage {
   #frame: unknown = null;
   #errors: [number, number, number][] = [];
 
-  constructor(port = 0) {
+  /** Null on loopback; the token a page on another address wants. */
+  readonly token: string | null;
+
+  /** On 127.0.0.1 unless `host` says otherwise (then the page wants a token, printed at start). */
+  constructor(port = 0, host?: string) {
+    const access = httpAccess('the prediction page', host);
+    this.token = access.token;
     this.#server = createServer((req, res) => {
+      if (!access.allow(req, res)) return;
       if (req.url === '/events') {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
         if (this.#init) res.write(`data: ${JSON.stringify({ init: this.#init, errors: this.#errors.slice(0, -1), frames: Math.max(0, this.#errors.length - 1) })}\n\n`);
@@ -104,7 +112,11 @@ export class PredictionPage {
     });
     this.url = new Promise((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(port, '127.0.0.1', () => resolve(`http://127.0.0.1:${(this.#server.address() as { port: number }).port}/`));
+      this.#server.listen(port, access.host, () => {
+        const bound = (this.#server.address() as { port: number }).port;
+        announce('the prediction page', access, bound);
+        resolve(access.url(bound));
+      });
     });
     this.#server.unref();
   }

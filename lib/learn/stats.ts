@@ -24,7 +24,7 @@ export interface StatsOptions {
    */
   layout?: 'deepphysx' | 'torchloop';
   /** Serve a live page of the curves on 127.0.0.1:port (0 picks a port). Nothing opens a browser. */
-  live?: { port: number } | null;
+  live?: { port: number; host?: string } | null;
   /** The plots' loss axis, with its units (default "loss"). */
   lossLabel?: string;
 }
@@ -73,7 +73,7 @@ export class StatsManager {
     this.#layout = options.layout ?? 'deepphysx';
     this.#plots = options.plots ?? true;
     this.#lossLabel = options.lossLabel ?? 'loss';
-    if (options.live) this.#live = new LivePage(options.live.port, () => ({ history: this.history, batches: this.batchLosses }));
+    if (options.live) this.#live = new LivePage(options.live.port, () => ({ history: this.history, batches: this.batchLosses }), options.live.host);
   }
 
   /** Resolves to the live page's URL once it listens (null without one). */

@@ -4,13 +4,21 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { TorchError } from '../errors.ts';
+import { announce, httpAccess } from '../http-access.ts';
 import type { Scene } from '../sim/scene.ts';
 import type { ControlLoop } from './control-loop.ts';
 import { SCENE_SCRIPT } from './scope-scene.ts';
 
 export interface ScopeOptions {
-  /** Loopback port (default 0: any free one). */
+  /** Port (default 0: any free one). */
   port?: number;
+  /**
+   * The address to listen on: 127.0.0.1 by default. Any other (say 0.0.0.0, for a robot's
+   * screen elsewhere) makes the page want a token, printed at start (`scope.token`).
+   */
+  host?: string;
+  /** The token for a non-loopback host (default: a random one). */
+  token?: string;
   /** Shared signals to plot (default: every shared signal of the loop). */
   signals?: string[];
   /** Samples per second taken from the loop for the page (default 100). */
@@ -27,7 +35,10 @@ export interface ScopeOptions {
 }
 
 export interface Scope {
+  /** The page's URL (with its token when it has one). */
   url: string;
+  /** Null on loopback. */
+  token: string | null;
   close(): Promise<void>;
 }
 
@@ -58,7 +69,9 @@ export async function serveScope(loop: ControlLoop, options: ScopeOptions = {}):
   sampler.unref();
 
   const scene = options.scene && sceneRoutes(loop, options.scene);
+  const access = httpAccess('the scope', options.host, options.token);
   const server: Server = createServer((req, res) => {
+    if (!access.allow(req, res)) return;
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (scene && url.pathname.startsWith('/scene/')) {
       scene(url.pathname, res).catch((e: Error) => {
@@ -87,12 +100,14 @@ export async function serveScope(loop: ControlLoop, options: ScopeOptions = {}):
   });
   const port = options.port ?? 0;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new TorchError('ERR_ARGUMENT', `The scope cannot listen on 127.0.0.1:${port}: ${e.message}`)));
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.once('error', (e) => reject(new TorchError('ERR_ARGUMENT', `The scope cannot listen on ${access.host}:${port}: ${e.message}`)));
+    server.listen(port, access.host, () => resolve());
   });
   const { port: bound } = server.address() as AddressInfo;
+  announce('the scope', access, bound);
   return {
-    url: `http://127.0.0.1:${bound}/`,
+    url: access.url(bound),
+    token: access.token,
     close: () => {
       clearInterval(sampler);
       server.closeAllConnections?.();
