@@ -29,8 +29,8 @@ function body(id,title,disp,err,emax){const cv=document.getElementById(id),g=cv.
  const k=Math.min((cv.width-80)/(w*1.3||1),(cv.height-80)/(h*2.6||1));const c={k,ox:40-k*Math.min(...xs),oy:cv.height/2+k*(Math.max(...zs)+Math.min(...zs))/2};
  g.strokeStyle='#ddd';g.lineWidth=1;g.setLineDash([4,3]);for(const [a,b] of S.edges){const p=project(rs[a],c),q=project(rs[b],c);g.beginPath();g.moveTo(...p);g.lineTo(...q);g.stroke();}
  g.setLineDash([]);g.strokeStyle='#888';for(const [a,b] of S.edges){const p=project(pts[a],c),q=project(pts[b],c);g.beginPath();g.moveTo(...p);g.lineTo(...q);g.stroke();}
- for(let v=0;v<n;v++){const p=project(pts[v],c);g.fillStyle=heat(err[v]/(emax||1));g.beginPath();g.arc(p[0],p[1],4,0,7);g.fill();}
- g.fillStyle='#555';g.font='11px sans-serif';g.fillText('grey dashes: rest shape; displacements drawn x'+S.scale.toPrecision(2),10,cv.height-10);}
+ for(let v=0;v<n;v++){const p=project(pts[v],c);g.fillStyle=err?heat(err[v]/(emax||1)):'#444';g.beginPath();g.arc(p[0],p[1],4,0,7);g.fill();}
+ g.fillStyle='#555';g.font='11px sans-serif';g.fillText('grey dashes: the rest shape; displacements drawn x'+S.scale+' (the same in both views)',10,cv.height-10);}
 function colorbar(emax){const cv=document.getElementById('bar'),g=cv.getContext('2d');g.clearRect(0,0,cv.width,cv.height);
  for(let i=0;i<240;i++){g.fillStyle=heat(1-i/240);g.fillRect(10,40+i,18,1);}g.fillStyle='#222';g.font='11px sans-serif';
  g.fillText('node error',4,16);g.fillText('('+S.units+')',4,30);for(let i=0;i<=4;i++){const y=40+i*60;g.fillText((emax*(1-i/4)).toExponential(1),32,y+4);}}
@@ -48,7 +48,8 @@ function chart(id,title,xl,yl,series,log){const cv=document.getElementById(id),g
   pts.forEach((p,j)=>j?g.lineTo(px(p[0]),py(p[1])):g.moveTo(px(p[0]),py(p[1])));g.stroke();g.fillStyle=COL[i%4];g.fillRect(W-R+10,T+6+i*18,14,3);g.fillStyle='#222';g.fillText(s.name,W-R+28,T+10+i*18);});g.lineWidth=1;}
 function draw(){const f=S.frame;
  if(f){const n=f.truth.length/3,err=[];for(let v=0;v<n;v++)err.push(Math.hypot(f.prediction[3*v]-f.truth[3*v],f.prediction[3*v+1]-f.truth[3*v+1],f.prediction[3*v+2]-f.truth[3*v+2]));
-  const emax=Math.max(...err,1e-12);body('solver','solver (MuJoCo, settled in '+f.solverMs.toFixed(1)+' ms)',f.truth,err.map(()=>0),emax);
+  const emax=Math.max(...err,1e-12);let big=0,xs=[];for(let v=0;v<n;v++){big=Math.max(big,Math.hypot(f.truth[3*v],f.truth[3*v+1],f.truth[3*v+2]));xs.push(S.rest[3*v]);}
+  const len=Math.max(...xs)-Math.min(...xs);S.scale=big>0?Math.max(1,Math.round(0.15*len/big)):1;body('solver','solver (MuJoCo, settled in '+f.solverMs.toFixed(1)+' ms)',f.truth,null,emax);
   body('network','network ('+f.networkMs.toFixed(3)+' ms), coloured by error',f.prediction,err,emax);colorbar(emax);
   document.getElementById('stats').textContent='prediction '+(f.index+1)+': mean error '+(100*f.error.mean).toFixed(2)+'%, max '+(100*f.error.max).toFixed(2)+'% of the max displacement; network '+f.networkMs.toFixed(3)+' ms, solver '+f.solverMs.toFixed(1)+' ms: speed-up x'+(f.solverMs/f.networkMs).toFixed(0);}
  chart('errors','Error per prediction','prediction','error (% of max displacement)',[{name:'mean',points:S.errors.map(e=>[e[0],100*e[1]])},{name:'max',points:S.errors.map(e=>[e[0],100*e[2]])}],false);
