@@ -6,8 +6,11 @@ export interface Series {
   points: [number, number][];
 }
 
-/** A line chart (log y when the data spans decades) as SVG, and PNG through resvg when it is installed. */
-export function writeLineChart(file: string, title: string, xLabel: string, yLabel: string, series: Series[]): string[] {
+/**
+ * A line chart as SVG, and PNG through resvg when it is installed. The y axis is logarithmic
+ * when `log` says so (losses), or by default when the data spans decades; never for values <= 0.
+ */
+export function writeLineChart(file: string, title: string, xLabel: string, yLabel: string, series: Series[], options: { log?: boolean } = {}): string[] {
   const W = 640, H = 380, pad = { l: 70, r: 150, t: 36, b: 48 };
   const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd'];
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
@@ -15,7 +18,7 @@ export function writeLineChart(file: string, title: string, xLabel: string, yLab
   const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   const [x0, x1] = [Math.min(...xs), Math.max(...xs) || 1];
   const positive = ys.every((y) => y > 0);
-  const log = positive && Math.max(...ys) / Math.min(...ys) > 30;
+  const log = positive && (options.log ?? Math.max(...ys) / Math.min(...ys) > 30);
   const f = (y: number) => (log ? Math.log10(y) : y);
   const [y0, y1] = [f(Math.min(...ys)), f(Math.max(...ys))];
   const px = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (W - pad.l - pad.r);

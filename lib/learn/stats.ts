@@ -203,8 +203,8 @@ export class StatsManager {
       { name: 'training loss', points: epochs.map((h) => [h.epoch, h.loss]) },
       { name: 'window mean', points: epochs.map((h) => [h.epoch, h.lossWindowMean]) },
       { name: 'validation loss', points: epochs.filter((h) => h.valLoss !== null).map((h) => [h.epoch, h.valLoss as number]) },
-    ]);
-    written.push(...writeLineChart(path.join(this.dir, 'batch-loss.svg'), 'Batch loss', 'step (batches)', this.#lossLabel, [{ name: 'batch loss', points: this.batchLosses }]));
+    ], { log: true });
+    written.push(...writeLineChart(path.join(this.dir, 'batch-loss.svg'), 'Batch loss', 'step (batches)', this.#lossLabel, [{ name: 'batch loss', points: this.batchLosses }], { log: true }));
     return written;
   }
 }

@@ -1,6 +1,6 @@
 // The beam (torchloop:beam, real MuJoCo WASM) through the whole pipeline: generate in worker
 // threads, train, predict beside the solver; the prediction page in Debian's Chromium.
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -58,7 +58,11 @@ describe('the MuJoCo beam environment', () => {
     const report = await new TrainingPipeline(exp, { progress: false }).execute();
     expect(report.epochs).toBe(4);
     expect(report.history.at(-1)!.valLoss!).toBeLessThan(report.history[0].valLoss!);
-    expect(report.plots.some((p) => p.endsWith('loss.svg'))).toBe(true);
+    // The plots: labelled axes with units, a legend, a log scale for the losses.
+    const svg = readFileSync(report.plots.find((p) => p.endsWith('/loss.svg'))!, 'utf8');
+    expect(svg).toContain('>loss (MSE of normalized fields) (log)<');
+    expect(svg).toContain('>epoch<');
+    for (const name of ['training loss', 'validation loss']) expect(svg).toContain(`>${name}<`);
 
     const page = new PredictionPage(0);
     const url = await page.url;
