@@ -1,16 +1,18 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { announce, httpAccess } from '../http-access.ts';
+import { CHART_JS } from './page-chart.ts';
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>torchloop: training</title>
-<style>body{font:14px sans-serif;margin:20px}canvas{border:1px solid #ccc}</style>
-<h3>torchloop: training <span id="s"></span></h3><canvas id="c" width="900" height="360"></canvas>
+<style>body{font:13px DejaVu Sans,Arial,sans-serif;margin:16px}canvas{border:1px solid #ccc}</style>
+<h3>torchloop: training <span id="s"></span></h3>
+<canvas id="epochs" width="620" height="320"></canvas> <canvas id="batches" width="620" height="320"></canvas>
 <script>
-const batches=[],epochs=[];const c=document.getElementById('c').getContext('2d');
-function draw(){c.clearRect(0,0,900,360);const series=[[batches,'#1f77b4'],[epochs.map(e=>[e.epoch,e.loss]),'#ff7f0e'],[epochs.filter(e=>e.valLoss!==null).map(e=>[e.epoch,e.valLoss]),'#2ca02c']];
-for(const [pts,color] of series){if(pts.length<2)continue;const xs=pts.map(p=>p[0]),ys=pts.map(p=>Math.log10(Math.max(p[1],1e-12)));
-const [x0,x1,y0,y1]=[Math.min(...xs),Math.max(...xs),Math.min(...ys),Math.max(...ys)];c.strokeStyle=color;c.beginPath();
-pts.forEach((p,i)=>{const x=20+(p[0]-x0)/((x1-x0)||1)*860,y=340-(Math.log10(Math.max(p[1],1e-12))-y0)/((y1-y0)||1)*320;i?c.lineTo(x,y):c.moveTo(x,y)});c.stroke();}
-document.getElementById('s').textContent=epochs.length?'epoch '+epochs.at(-1).epoch+', loss '+epochs.at(-1).loss.toExponential(3):'';}
+${CHART_JS}
+const batches=[],epochs=[];
+function draw(){
+ chart('epochs','Epochs','epoch','loss',[{name:'training',points:epochs.map(e=>[e.epoch,e.loss])},{name:'validation',points:epochs.filter(e=>e.valLoss!==null).map(e=>[e.epoch,e.valLoss])}],true);
+ chart('batches','Batches','step (batches)','loss',[{name:'batch loss',points:batches}],true);
+ document.getElementById('s').textContent=epochs.length?'epoch '+epochs.at(-1).epoch+', loss '+epochs.at(-1).loss.toExponential(3):'';}
 const es=new EventSource('/events');es.onmessage=m=>{const d=JSON.parse(m.data);if(d.batch)batches.push(d.batch);if(d.epoch)epochs.push(d.epoch);
 if(d.history){epochs.push(...d.history);batches.push(...d.batches)}draw();};
 </script>`;

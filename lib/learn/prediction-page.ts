@@ -1,5 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { announce, httpAccess } from '../http-access.ts';
+import { CHART_JS } from './page-chart.ts';
 import type { EpochRecord } from './stats.ts';
 import type { PredictionFrame } from './prediction.ts';
 
@@ -18,7 +19,6 @@ canvas{border:1px solid #ccc;background:#fff}#stats{margin:6px 0;font-family:mon
 <div class="row"><canvas id="errors" width="560" height="280"></canvas><canvas id="loss" width="560" height="280"></canvas></div>
 <script>
 const S={rest:[],scale:1,spacing:1,history:[],errors:[],frame:null,frames:0,units:'m'};
-const COL=['#1f77b4','#ff7f0e','#2ca02c','#d62728'];
 function heat(t){t=Math.max(0,Math.min(1,t));const r=Math.round(255*Math.min(1,2*t)),g=Math.round(200*(1-Math.abs(2*t-1))),b=Math.round(255*Math.max(0,1-2*t));return 'rgb('+r+','+g+','+b+')';}
 function project(p,c){return [c.ox+c.k*(p[0]+0.45*p[1]),c.oy-c.k*(p[2]+0.3*p[1])];}
 function body(id,title,disp,err,emax){const cv=document.getElementById(id),g=cv.getContext('2d');g.clearRect(0,0,cv.width,cv.height);
@@ -34,18 +34,7 @@ function body(id,title,disp,err,emax){const cv=document.getElementById(id),g=cv.
 function colorbar(emax){const cv=document.getElementById('bar'),g=cv.getContext('2d');g.clearRect(0,0,cv.width,cv.height);
  for(let i=0;i<240;i++){g.fillStyle=heat(1-i/240);g.fillRect(10,40+i,18,1);}g.fillStyle='#222';g.font='11px sans-serif';
  g.fillText('node error',4,16);g.fillText('('+S.units+')',4,30);for(let i=0;i<=4;i++){const y=40+i*60;g.fillText((emax*(1-i/4)).toExponential(1),32,y+4);}}
-function chart(id,title,xl,yl,series,log){const cv=document.getElementById(id),g=cv.getContext('2d');g.clearRect(0,0,cv.width,cv.height);
- const L=78,R=130,T=30,B=42,W=cv.width,H=cv.height;g.fillStyle='#222';g.font='bold 13px sans-serif';g.fillText(title,L,18);
- const all=series.flatMap(s=>s.points).filter(p=>Number.isFinite(p[1])&&(!log||p[1]>0));
- g.strokeStyle='#333';g.beginPath();g.moveTo(L,T);g.lineTo(L,H-B);g.lineTo(W-R,H-B);g.stroke();g.font='11px sans-serif';
- g.fillText(xl,(L+W-R)/2-20,H-8);g.save();g.translate(12,(T+H-B)/2);g.rotate(-Math.PI/2);g.textAlign='center';g.fillText(yl+(log?' (log)':''),0,0);g.restore();
- if(!all.length)return;const f=y=>log?Math.log10(y):y;const xs=all.map(p=>p[0]),ys=all.map(p=>f(p[1]));
- let [x0,x1,y0,y1]=[Math.min(...xs),Math.max(...xs),Math.min(...ys),Math.max(...ys)];if(y1-y0<1e-12){y0-=0.5;y1+=0.5;}if(!log&&y0>0)y0=0;
- const px=x=>L+(x-x0)/((x1-x0)||1)*(W-L-R),py=y=>T+(1-(f(y)-y0)/((y1-y0)||1))*(H-T-B);
- for(let i=0;i<=4;i++){const yv=y0+(y1-y0)*i/4,v=log?10**yv:yv,y=T+(1-i/4)*(H-T-B);g.strokeStyle='#eee';g.beginPath();g.moveTo(L,y);g.lineTo(W-R,y);g.stroke();
-  g.fillStyle='#333';g.textAlign='right';g.fillText(log?v.toExponential(1):+v.toPrecision(3)+'',L-5,y+4);g.textAlign='left';const xv=x0+(x1-x0)*i/4;g.fillText(+xv.toPrecision(4)+'',px(xv)-8,H-B+14);}
- series.forEach((s,i)=>{const pts=s.points.filter(p=>Number.isFinite(p[1])&&(!log||p[1]>0));g.strokeStyle=COL[i%4];g.lineWidth=1.6;g.beginPath();
-  pts.forEach((p,j)=>j?g.lineTo(px(p[0]),py(p[1])):g.moveTo(px(p[0]),py(p[1])));g.stroke();g.fillStyle=COL[i%4];g.fillRect(W-R+10,T+6+i*18,14,3);g.fillStyle='#222';g.fillText(s.name,W-R+28,T+10+i*18);});g.lineWidth=1;}
+${CHART_JS}
 function draw(){const f=S.frame;
  if(f){const n=f.truth.length/3,err=[];for(let v=0;v<n;v++)err.push(Math.hypot(f.prediction[3*v]-f.truth[3*v],f.prediction[3*v+1]-f.truth[3*v+1],f.prediction[3*v+2]-f.truth[3*v+2]));
   const emax=Math.max(...err,1e-12);let big=0,xs=[];for(let v=0;v<n;v++){big=Math.max(big,Math.hypot(f.truth[3*v],f.truth[3*v+1],f.truth[3*v+2]));xs.push(S.rest[3*v]);}
