@@ -40,6 +40,7 @@ export { NetworkManager, type DataTransformation } from './learn/network-manager
 export { saveCheckpoint, loadCheckpoint, type CheckpointState } from './learn/checkpoint.ts';
 export { TrainingPipeline, buildNetwork, type TrainingHooks, type TrainingReport } from './learn/pipelines.ts';
 export { runPrediction, runEvaluation, type PredictionReport, type PredictionFrame, type Metric } from './learn/prediction.ts';
+export { PredictionPage, gridEdges, type PredictionPageInit } from './learn/prediction-page.ts';
 export { loadMujoco, loadMjcf, mjcfFiles, type MujocoModule, type MjcfFile } from './sim/mujoco.ts';
 export { MujocoEntity, type MujocoEntityOptions } from './sim/mujoco-entity.ts';
 export { readDeployConfig, type DeployConfig } from './sim/deploy-config.ts';
