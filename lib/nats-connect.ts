@@ -46,6 +46,12 @@ export interface NatsOptions {
   /** A `.creds` file: a user JWT and its NKey seed. */
   creds?: string;
   tls?: NatsTls;
+  /**
+   * The prefix of this connection's reply subjects (default `_INBOX`). Give each role its own
+   * (`_INBOX_worker`) and let it subscribe to that alone, so that no user reads the replies,
+   * JetStream deliveries included, that the server sends another.
+   */
+  inbox?: string;
 }
 
 const AUTH_KEYS = ['token', 'user', 'password', 'nkey', 'creds'] as const;
@@ -62,17 +68,19 @@ export const NATS_FLAGS: [string, string][] = [
   ['--nats-cert <file>', 'NATS TLS: client certificate, PEM; or $NATS_CERT'],
   ['--nats-key <file>', 'NATS TLS: client key, PEM; or $NATS_KEY'],
   ['--nats-tls', 'NATS: require TLS'],
+  ['--nats-inbox <prefix>', 'NATS: the prefix of reply subjects (default _INBOX); or $NATS_INBOX'],
 ];
 
 /** Commander's parsed values of NATS_FLAGS, as NatsOptions (servers aside). */
 export function natsFlags(o: Record<string, unknown>): Partial<NatsOptions> {
   const tls: NatsTls = { ca: o.natsCa as string | undefined, cert: o.natsCert as string | undefined, key: o.natsKey as string | undefined, required: o.natsTls ? true : undefined };
-  return { creds: o.natsCreds as string | undefined, nkey: o.natsNkey as string | undefined, user: o.natsUser as string | undefined, password: o.natsPassword as string | undefined, token: o.natsToken as string | undefined, tls };
+  return { inbox: o.natsInbox as string | undefined, creds: o.natsCreds as string | undefined, nkey: o.natsNkey as string | undefined, user: o.natsUser as string | undefined, password: o.natsPassword as string | undefined, token: o.natsToken as string | undefined, tls };
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Partial<NatsOptions> {
   return {
     servers: env.NATS_URL,
+    inbox: env.NATS_INBOX || undefined,
     creds: env.NATS_CREDS || undefined,
     nkey: env.NATS_NKEY || undefined,
     user: env.NATS_USER || undefined,
@@ -104,6 +112,11 @@ export function resolveNats(sources: { config?: Partial<NatsOptions> | null; fla
   }
   if ((tls.cert === undefined) !== (tls.key === undefined)) throw new TorchError('ERR_ARGUMENT', 'A NATS TLS client certificate needs its key, and a key its certificate');
   const out: NatsOptions = { servers };
+  const inbox = layers.map((l) => l.inbox).find((x) => x !== undefined);
+  if (inbox !== undefined) {
+    if (!/^[A-Za-z0-9_-]+$/.test(inbox)) throw new TorchError('ERR_ARGUMENT', `Expected a NATS inbox prefix of letters, digits, - and _ but received '${inbox}'`);
+    out.inbox = inbox;
+  }
   for (const k of AUTH_KEYS) if (auth[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = auth[k];
   if (Object.keys(tls).length) out.tls = tls;
   return out;
@@ -140,6 +153,7 @@ export async function connectNats(o: NatsOptions, name: string): Promise<NatsCon
   const transport = optional<typeof import('@nats-io/transport-node')>('@nats-io/transport-node', 'NATS connections');
   const servers = (Array.isArray(o.servers) ? o.servers : o.servers.split(',')).map((s) => s.trim()).filter(Boolean);
   const opts: Record<string, unknown> = { servers, name, maxReconnectAttempts: 10, timeout: 10_000 };
+  if (o.inbox) opts.inboxPrefix = o.inbox;
   if (o.token !== undefined) opts.token = o.token;
   if (o.user !== undefined) [opts.user, opts.pass] = [o.user, o.password];
   if (o.nkey) opts.authenticator = transport.nkeyAuthenticator(new TextEncoder().encode(new TextDecoder().decode(readSecretFile(o.nkey, 'NKey seed')).trim()));

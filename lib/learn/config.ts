@@ -112,6 +112,7 @@ export const NatsConfigSchema = z.strictObject({
   nkey: z.string().optional(),
   creds: z.string().optional(),
   tls: z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional(), required: z.boolean().optional() }).optional(),
+  inbox: z.string().optional(),
 });
 export type NatsConfig = z.infer<typeof NatsConfigSchema>;
 

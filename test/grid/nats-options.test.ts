@@ -13,6 +13,8 @@ describe.runIf(process.env.TORCHLOOP_BUILD === 'main')('NATS options', () => {
     expect(resolveNats({ env })).toEqual({ servers: 'env-host:4222', user: 'env-user', password: 'env-pw', tls: { ca: '/env/ca.pem' } });
     expect(resolveNats({ env, config: { servers: 'cfg:4222', token: 'cfg-token', tls: { cert: '/c.pem', key: '/c.key' } } })).toEqual({ servers: 'cfg:4222', token: 'cfg-token', tls: { ca: '/env/ca.pem', cert: '/c.pem', key: '/c.key' } });
     expect(resolveNats({ env, config: { servers: 'cfg:4222', token: 'cfg-token' }, flags: { creds: '/me.creds', tls: { required: true } }, servers: 'flag:4222' })).toEqual({ servers: 'flag:4222', creds: '/me.creds', tls: { ca: '/env/ca.pem', required: true } });
+    expect(resolveNats({ env: { NATS_INBOX: '_INBOX_sim' }, servers: 'h', config: { inbox: '_INBOX_cfg' } }).inbox).toBe('_INBOX_cfg');
+    expect(() => resolveNats({ env: {}, servers: 'h', flags: { inbox: '_INBOX.>' } })).toThrow(expect.objectContaining({ message: expect.stringMatching(/inbox prefix/) }));
     expect(() => resolveNats({ env: {} })).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/No NATS server given/) }));
     expect(() => resolveNats({ env: {}, servers: 'h', flags: { token: 't', creds: '/c' } })).toThrow(expect.objectContaining({ message: 'Give one NATS auth method, not token and creds' }));
     expect(() => resolveNats({ env: {}, servers: 'h', flags: { password: 'p' } })).toThrow(expect.objectContaining({ message: expect.stringMatching(/needs a user/) }));

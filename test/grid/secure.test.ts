@@ -57,10 +57,10 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
     server = await startNatsConfig(config, { TL_COORDINATOR_PASSWORD: SECRETS.coordinator, TL_TRAINER_PASSWORD: SECRETS.trainer, TL_SIM_PASSWORD: SECRETS.sim, TL_WORKER_NKEY: worker.getPublicKey() });
     const tls = { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey };
     as = {
-      coordinator: { servers: server.url, user: 'coordinator', password: SECRETS.coordinator, tls },
-      worker: { servers: server.url, nkey: workerSeed, tls },
-      trainer: { servers: server.url, user: 'trainer', password: SECRETS.trainer, tls },
-      sim: { servers: server.url, user: 'sim', password: SECRETS.sim, tls },
+      coordinator: { servers: server.url, user: 'coordinator', password: SECRETS.coordinator, tls, inbox: '_INBOX_coordinator' },
+      worker: { servers: server.url, nkey: workerSeed, tls, inbox: '_INBOX_worker' },
+      trainer: { servers: server.url, user: 'trainer', password: SECRETS.trainer, tls, inbox: '_INBOX_trainer' },
+      sim: { servers: server.url, user: 'sim', password: SECRETS.sim, tls, inbox: '_INBOX_sim' },
     };
   }, 60_000);
   afterAll(() => server?.stop());
@@ -84,7 +84,7 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
     mkdirSync(gdir);
     writeFileSync(path.join(gdir, 'exp.yaml'), `database: { file: data.sqlite }\nenvironment: { module: torchloop:spring-chain, options: { nodes: 4, iterations: 10 } }\nnetwork: { mlp: { sizes: [4, 16, 4] } }\ntraining: { epochs: 2, batchSize: 16, batchesPerEpoch: 4 }\nvalidation: { samples: 32 }\nstats: { histogramsEvery: 0, plots: false }\n`);
     // The coordinator's password sits in the grid file: it must not reach a worker or a file.
-    writeFileSync(path.join(gdir, 'grid.yaml'), `name: lr-sweep\nbase: exp.yaml\noutput: out\nproduct:\n  optimizer.lr: [1.0e-3, 3.0e-3]\nnats:\n  servers: ${server.url}\n  user: coordinator\n  password: ${SECRETS.coordinator}\n  tls: { ca: ${certs.ca}, cert: ${certs.clientCert}, key: ${certs.clientKey} }\n`);
+    writeFileSync(path.join(gdir, 'grid.yaml'), `name: lr-sweep\nbase: exp.yaml\noutput: out\nproduct:\n  optimizer.lr: [1.0e-3, 3.0e-3]\nnats:\n  servers: ${server.url}\n  user: coordinator\n  password: ${SECRETS.coordinator}\n  tls: { ca: ${certs.ca}, cert: ${certs.clientCert}, key: ${certs.clientKey} }\n  inbox: _INBOX_coordinator\n`);
     const lines: string[] = [];
     const [report, runs] = await Promise.all([
       runGrid(path.join(gdir, 'grid.yaml'), { nats: true, ackWaitMs: 30_000 }),
@@ -119,6 +119,9 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
       await expect(jetstreamManager(nc).then((jsm) => jsm.consumers.add('TORCHLOOP_beam-surrogate', { durable_name: 'thief' }))).rejects.toThrow(/permission/i);
       await expect(jetstreamManager(nc, { checkAPI: false }).then((jsm) => jsm.consumers.add('TORCHLOOP_beam-surrogate', { durable_name: 'thief' }))).rejects.toThrow(/permission/i);
       await expect(jetstream(nc).publish('torchloop.grid.lr-sweep.runs', '{}')).rejects.toThrow(/permission/i);
+      // Nor read what the server delivers to the trainer (its own inbox prefix).
+      const spy = nc.subscribe('_INBOX_trainer.>');
+      expect(String(await spy.closed)).toMatch(/permissions violation for subscription to "_INBOX_trainer\.>"/i);
     } finally {
       await nc.close();
     }
@@ -132,7 +135,7 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
     const sink = new RemoteSampleSink({ ...as.trainer, dataset: 'beam-surrogate', consumer: 'py', database: db });
     const received = sink.receive({ samples: 8, timeoutMs: 60_000 });
     const py = path.resolve('.torch/bin/python');
-    const args = ['-m', 'torchloop_env', '--servers', server.url, '--dataset', 'beam-surrogate', '--client-id', 'py-1', '--env', 'tiny_env:Tiny', '--batch-size', '4', '--batches', '2', '--tls-ca', certs.ca, '--tls-cert', certs.clientCert, '--tls-key', certs.clientKey, '--user', 'sim'];
+    const args = ['-m', 'torchloop_env', '--servers', server.url, '--dataset', 'beam-surrogate', '--client-id', 'py-1', '--env', 'tiny_env:Tiny', '--batch-size', '4', '--batches', '2', '--tls-ca', certs.ca, '--tls-cert', certs.clientCert, '--tls-key', certs.clientKey, '--user', 'sim', '--inbox', '_INBOX_sim'];
     const opts = { encoding: 'utf8' as const, env: { ...process.env, PYTHONPATH: path.resolve('test/helpers'), NATS_PASSWORD: SECRETS.sim } };
     await new Promise((r) => setTimeout(r, 500)); // the sink makes the stream
     const ok = await run(py, args, opts);
@@ -190,7 +193,7 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
       else cases.push(JSON.stringify({ ...good, index: 1000 + i, document: { training: { epochs: -1 } } }));
     }
     const lines: string[] = [];
-    const coordinator = runGrid(path.join(gdir, 'grid.yaml'), { nats: server.url, natsFlags: { user: 'coordinator', password: SECRETS.coordinator, tls: as.coordinator.tls }, ackWaitMs: 30_000 });
+    const coordinator = runGrid(path.join(gdir, 'grid.yaml'), { nats: server.url, natsFlags: { user: 'coordinator', password: SECRETS.coordinator, tls: as.coordinator.tls, inbox: '_INBOX_coordinator' }, ackWaitMs: 30_000 });
     // The queue exists once the coordinator has made it: then the malformed messages go in.
     const nc = await connectNats(as.coordinator, 'fuzzer');
     try {

@@ -39,9 +39,10 @@ def main(argv=None) -> int:
     p.add_argument("--tls-cert", default=env.get("NATS_CERT"), help="client certificate, PEM (or $NATS_CERT)")
     p.add_argument("--tls-key", default=env.get("NATS_KEY"), help="client key, PEM (or $NATS_KEY)")
     p.add_argument("--tls", action="store_true", help="require TLS")
+    p.add_argument("--inbox", default=env.get("NATS_INBOX"), help="the prefix of reply subjects (default _INBOX; or $NATS_INBOX)")
     a = p.parse_args(argv)
     auth = {"token": a.token, "user": a.user, "password": a.password, "nkey": a.nkey, "creds": a.creds,
-            "tls_ca": a.tls_ca, "tls_cert": a.tls_cert, "tls_key": a.tls_key, "tls": "1" if a.tls else None}
+            "tls_ca": a.tls_ca, "tls_cert": a.tls_cert, "tls_key": a.tls_key, "tls": "1" if a.tls else None, "inbox": a.inbox}
     environment = load_class(a.env)(seed=a.seed, **json.loads(a.options))
 
     async def go() -> dict:

@@ -43,7 +43,7 @@ class RemoteClient:
         self.batch_size = int(batch_size)
         self.max_wrong = int(max_wrong_samples)
         self.on_batch = on_batch
-        # token | user + password | nkey (a seed file) | creds (a .creds file); tls_ca, tls_cert, tls_key, tls.
+        # token | user + password | nkey (a seed file) | creds (a .creds file); tls_ca, tls_cert, tls_key, tls; inbox.
         self.auth = {k: v for k, v in (auth or {}).items() if v}
         self.subjects = subjects(dataset)
         self.rejections: List[dict] = []
@@ -56,6 +56,8 @@ class RemoteClient:
         import nats  # nats-py
         a = self.auth
         opts = {}
+        if "inbox" in a:
+            opts["inbox_prefix"] = a["inbox"]
         if "token" in a:
             opts["token"] = a["token"]
         if "user" in a:
