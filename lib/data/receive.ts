@@ -5,7 +5,7 @@ import { DatabaseManager, type Mode } from './database.ts';
 import { EnvironmentManager } from './environment-manager.ts';
 import type { Field, FieldSpec } from './fields.ts';
 import { RemoteSampleSink } from './remote.ts';
-import type { NatsOptions } from '../nats-connect.ts';
+import type { NatsOptions } from '../nats-options.ts';
 
 /**
  * `torchloop generate <config> --nats <servers>`: the experiment's database filled by remote

@@ -4,7 +4,8 @@ import { TorchError } from '../errors.ts';
 import { optional } from '../optional.ts';
 import type { DatabaseManager, Mode } from './database.ts';
 import { EnvironmentManager, type EnvironmentManagerOptions } from './environment-manager.ts';
-import { connectNats, permissionError, type NatsOptions } from '../nats-connect.ts';
+import { connectNats, permissionError } from '../nats-connect.ts';
+import type { NatsOptions } from '../nats-options.ts';
 import { BatchRejection, batchHeaders, checkBatch, checkClientId, encodeBatch, subjects } from './remote-protocol.ts';
 
 /**

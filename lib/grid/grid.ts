@@ -9,7 +9,7 @@ import { prepareData, withLock } from '../learn/data-parallel.ts';
 import type { GridExecutor } from './executor.ts';
 import { LocalExecutor } from './local.ts';
 import { NatsExecutor } from './nats.ts';
-import { describeAuth, resolveNats, serverList, type NatsOptions } from '../nats-connect.ts';
+import { describeAuth, resolveNats, serverList, type NatsOptions } from '../nats-options.ts';
 import type { RunResult } from './run.ts';
 import { loadGrid, type Grid, type GridJob } from './spec.ts';
 import { pointSummaries, writeSummary, type PointSummary, type RunRecord } from './summary.ts';

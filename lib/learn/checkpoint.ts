@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { redact } from '../nats-connect.ts';
+import { redact } from '../nats-options.ts';
 import { fileURLToPath } from 'node:url';
 import { TorchError } from '../errors.ts';
 import { Model } from '../model.ts';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { redact } from '../nats-connect.ts';
+import { redact } from '../nats-options.ts';
 import { TorchError } from '../errors.ts';
 import { ownModule } from '../paths.ts';
 
