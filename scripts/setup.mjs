@@ -82,7 +82,7 @@ if (missing.length) {
 
 // 2. libtorch 2.x in the project's venv (skipped when the user points at a libtorch).
 const TORCH_SPEC = process.env.TORCHLOOP_TORCH_SPEC ?? 'torch==2.13.0+cpu';
-const VENV_PACKAGES = [TORCH_SPEC, 'numpy', 'onnx', 'tensorboard==2.21.*', 'safetensors', 'mujoco==3.14.0', 'pyyaml', 'nats-py'];
+const VENV_PACKAGES = [TORCH_SPEC, 'numpy', 'onnx', 'tensorboard==2.21.*', 'safetensors', 'mujoco==3.14.0', 'pyyaml', 'nats-py', 'pynacl'];
 const venvPython = path.join(PROJECT_VENV, 'bin', 'python');
 const stamp = path.join(PROJECT_VENV, 'torchloop-packages.txt');
 const wanted = VENV_PACKAGES.join('\n');

@@ -78,7 +78,7 @@ export async function main(argv: string[]): Promise<void> {
       const exp = loadExperiment(config, overrides);
       writeResolved(exp);
       if (o.nats) {
-        const r = await receiveRemote(exp, { nats: resolveNats({ servers: o.nats === true ? undefined : o.nats, flags: natsFlags(o), config: natsConfig(exp.nats, exp.baseDir) }), dataset: o.dataset ?? exp.name, samples: Number(o.batches ?? exp.training.batchesPerEpoch) * exp.training.batchSize, mode: o.mode as 'training', timeoutMs: Number(o.timeout) * 1000 });
+        const r = await receiveRemote(exp, { nats: resolveNats({ servers: o.nats === true ? undefined : o.nats, flags: natsFlags(o), config: natsConfig(exp.nats, exp.baseDir) }), dataset: o.dataset ?? exp.name, samples: Number(o.batches ?? exp.training.batchesPerEpoch) * exp.training.batchSize, mode: o.mode as 'training', timeoutMs: Number(o.timeout) * 1000, onReady: (stream) => { if (!o.json) process.stderr.write(`Waiting for samples on the stream ${stream}: start the clients\n`); } });
         return output(!!o.json, r, () => `${r.samples} samples from remote clients in ${r.seconds.toFixed(1)} s (${r.refused} batches refused, ${r.duplicates} duplicates dropped) -> ${r.file}`);
       }
       const report = await new DataGeneration({

@@ -13,7 +13,7 @@ import type { NatsOptions } from '../nats-options.ts';
  * The fields come from the database when it exists, else from `environment.fields`, else from
  * the experiment's environment class (created here only to read them).
  */
-export async function receiveRemote(exp: Experiment, o: { nats: NatsOptions; dataset: string; samples: number; mode: Mode; timeoutMs: number }): Promise<{ samples: number; refused: number; duplicates: number; seconds: number; file: string }> {
+export async function receiveRemote(exp: Experiment, o: { nats: NatsOptions; dataset: string; samples: number; mode: Mode; timeoutMs: number; onReady?: (stream: string) => void }): Promise<{ samples: number; refused: number; duplicates: number; seconds: number; file: string }> {
   const file = resolvePath(exp, exp.database.file);
   let fields: (FieldSpec & { kind?: Field['kind'] })[] | undefined = exp.environment.fields;
   if (!existsSync(file) && !fields) {
@@ -26,7 +26,7 @@ export async function receiveRemote(exp: Experiment, o: { nats: NatsOptions; dat
   using db = DatabaseManager.open(file, { fields });
   const sink = new RemoteSampleSink({ ...o.nats, dataset, database: db, mode: o.mode });
   const t0 = performance.now();
-  const got = await sink.receive({ samples: o.samples, timeoutMs: o.timeoutMs });
+  const got = await sink.receive({ samples: o.samples, timeoutMs: o.timeoutMs, onReady: () => o.onReady?.(`TORCHLOOP_${dataset}`) });
   const seconds = (performance.now() - t0) / 1000;
   if (got < o.samples) {
     throw new TorchError('ERR_RUNTIME', `Received ${got} of ${o.samples} samples on dataset '${dataset}' in ${seconds.toFixed(0)} s (${sink.rejected} batches refused${sink.rejections.length ? `, the last because ${sink.rejections.at(-1)!.reason}` : ''}); the samples received are stored in ${file}`);

@@ -153,8 +153,12 @@ export class RemoteSampleSink {
     this.options = options;
   }
 
-  /** Consumes until `samples` samples are committed or `timeoutMs` passes; returns the samples committed by this call. */
-  async receive(until: { samples: number; timeoutMs: number }): Promise<number> {
+  /**
+   * Consumes until `samples` samples are committed or `timeoutMs` passes; returns the samples
+   * committed by this call. `onReady` is called once the stream and this sink's consumer exist:
+   * from then on, a client that may only publish samples can publish.
+   */
+  async receive(until: { samples: number; timeoutMs: number; onReady?: () => void }): Promise<number> {
     const o = this.options;
     const { stream, errors } = subjects(o.dataset);
     const nc = await connectTo(o);
@@ -171,6 +175,7 @@ export class RemoteSampleSink {
       } catch (e) {
         throw permissionError(e, o, `consume the stream ${stream}`);
       }
+      until.onReady?.();
       const deadline = Date.now() + until.timeoutMs;
       while (this.received - start < until.samples && Date.now() < deadline) {
         const msg = await consumer.next({ expires: Math.max(1000, Math.min(5000, deadline - Date.now())) });

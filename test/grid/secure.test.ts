@@ -38,6 +38,15 @@ function filesHolding(dir: string, needles: string[]): string[] {
   return hits;
 }
 
+/** A sink's receive, once its stream and consumer exist: a client that may only publish can go. */
+async function receiving(sink: RemoteSampleSink, samples: number): Promise<{ done: Promise<number> }> {
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const done = sink.receive({ samples, timeoutMs: 60_000, onReady: ready });
+  await Promise.race([isReady, done]);
+  return { done };
+}
+
 describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS with authentication, permissions and TLS (the README configuration)', () => {
   let dir: string, certs: Certs, server: Awaited<ReturnType<typeof startNatsConfig>>, workerSeed: string, workerSeedText: string;
   let as: Record<'coordinator' | 'worker' | 'trainer' | 'sim', NatsOptions>;
@@ -73,7 +82,8 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
     const wrong = await connectNats({ ...as.trainer, password: 'not-the-Pw-123' }, 't').catch((e) => e);
     expect(wrong).toMatchObject({ code: 'ERR_AUTH', message: expect.stringMatching(/refused user 'trainer' and password, TLS/) });
     expect(wrong.message).not.toContain('not-the-Pw-123');
-    // One attempt, not a retry storm.
+    // One attempt, not a retry storm: the server logs the refusal; no second one follows it.
+    await server.waitForLog(/authentication error/g, before + 1);
     await new Promise((r) => setTimeout(r, 300));
     expect((server.log().match(/authentication error/g) ?? []).length - before).toBe(1);
     await expect(connectNats({ ...as.trainer, tls: { ca: certs.ca, cert: certs.strangerCert, key: certs.strangerKey } }, 't')).rejects.toMatchObject({ code: 'ERR_AUTH' });
@@ -110,10 +120,9 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
     const sink = new RemoteSampleSink({ ...as.trainer, dataset: 'beam-surrogate', database: db });
     const client = new RemoteEnvironmentClient({ ...as.sim, dataset: 'beam-surrogate', clientId: 'sim-1', environment: { module: CHAIN, exportName: 'SpringChainEnvironment' }, environmentOptions: { nodes: 4, iterations: 5 }, batchSize: 8, seed: 1 });
     // The sink makes the stream (the sim may not); then the client publishes.
-    const received = sink.receive({ samples: 24, timeoutMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    const received = await receiving(sink, 24);
     await client.run(3);
-    expect(await received).toBe(24);
+    expect(await received.done).toBe(24);
     const nc = await connectNats(as.sim, 'sim');
     try {
       await expect(jetstreamManager(nc).then((jsm) => jsm.consumers.add('TORCHLOOP_beam-surrogate', { durable_name: 'thief' }))).rejects.toThrow(/permission/i);
@@ -133,14 +142,13 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
     await env.create();
     using db = DatabaseManager.open(path.join(dir, 'py.sqlite'), { fields: [{ name: 'x', shape: [3] }, { name: 'y', shape: [2] }] });
     const sink = new RemoteSampleSink({ ...as.trainer, dataset: 'beam-surrogate', consumer: 'py', database: db });
-    const received = sink.receive({ samples: 8, timeoutMs: 60_000 });
+    const received = await receiving(sink, 8);
     const py = path.resolve('.torch/bin/python');
     const args = ['-m', 'torchloop_env', '--servers', server.url, '--dataset', 'beam-surrogate', '--client-id', 'py-1', '--env', 'tiny_env:Tiny', '--batch-size', '4', '--batches', '2', '--tls-ca', certs.ca, '--tls-cert', certs.clientCert, '--tls-key', certs.clientKey, '--user', 'sim', '--inbox', '_INBOX_sim'];
     const opts = { encoding: 'utf8' as const, env: { ...process.env, PYTHONPATH: path.resolve('test/helpers'), NATS_PASSWORD: SECRETS.sim } };
-    await new Promise((r) => setTimeout(r, 500)); // the sink makes the stream
     const ok = await run(py, args, opts);
     expect(JSON.parse(ok.stdout.trim().split('\n').at(-1)!)).toEqual({ published: 2, samples: 8 });
-    expect(await received).toBe(8);
+    expect(await received.done).toBe(8);
     const bad = await run(py, args, { ...opts, env: { ...opts.env, NATS_PASSWORD: 'not-it-9b2' } }).then(() => null, (e) => e as { code: number; stderr: string });
     expect(bad?.code).toBe(1);
     expect(bad?.stderr).toMatch(/torchloop-env: the NATS server at (nats:\/\/)?127\.0\.0\.1:\d+ refused user 'sim' and password/);
@@ -247,7 +255,35 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
     }
   });
 
-  it('a .creds file (operator, account and user JWTs): accepted; a user of an unknown account refused', async () => {
+  it('a Python client with an NKey (signed with PyNaCl when nkeys is absent) feeds a sink; another key and a broken seed are one clear error each', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tl-pynk-'));
+    const sim = createUser(), stranger = createUser();
+    const seedFile = (name: string, text: string) => (writeFileSync(path.join(dir, name), `${text}\n`, { mode: 0o600 }), path.join(dir, name));
+    const simSeed = seedFile('sim.nk', new TextDecoder().decode(sim.getSeed()));
+    const strangerSeed = seedFile('stranger.nk', new TextDecoder().decode(stranger.getSeed()));
+    const broken = seedFile('broken.nk', new TextDecoder().decode(sim.getSeed()).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')));
+    const server = await startNatsConfig(`port: $PORT\nhost: 127.0.0.1\njetstream { store_dir: "$STORE" }\nauthorization { users: [ { nkey: $TL_SIM_NKEY } ] }\n`, { TL_SIM_NKEY: sim.getPublicKey() });
+    try {
+      using db = DatabaseManager.open(path.join(dir, 'nk.sqlite'), { fields: [{ name: 'x', shape: [3] }, { name: 'y', shape: [2] }] });
+      const received = await receiving(new RemoteSampleSink({ servers: server.url, nkey: simSeed, dataset: 'py-nkey', database: db }), 8);
+      const args = (seed: string) => ['-m', 'torchloop_env', '--servers', server.url, '--dataset', 'py-nkey', '--client-id', 'py-nk', '--env', 'tiny_env:Tiny', '--batch-size', '4', '--batches', '2', '--nkey', seed];
+      const opts = { encoding: 'utf8' as const, env: { ...process.env, PYTHONPATH: path.resolve('test/helpers') } };
+      const ok = await run(path.resolve('.torch/bin/python'), args(simSeed), opts);
+      expect(JSON.parse(ok.stdout.trim().split('\n').at(-1)!)).toEqual({ published: 2, samples: 8 });
+      expect(await received.done).toBe(8);
+      const fail = (seed: string) => run(path.resolve('.torch/bin/python'), args(seed), opts).then(() => null, (e) => e as { code: number; stderr: string });
+      const refused = await fail(strangerSeed);
+      expect(refused?.code).toBe(1);
+      expect(refused?.stderr).toMatch(/refused the NKey in .*stranger\.nk/);
+      const unreadable = await fail(broken);
+      expect(unreadable?.stderr).toMatch(/the NKey in .*broken\.nk: not an NKey seed: wrong length or checksum/);
+      for (const e of [refused, unreadable]) expect(e?.stderr).not.toMatch(/SUA[A-Z2-7]{20,}/); // no seed printed
+    } finally {
+      server.stop();
+    }
+  }, 120_000);
+
+  it('a .creds file (operator, account and user JWTs): a TypeScript sink stores what a Python client publishes, over JetStream; a user of an unknown account refused', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tl-creds-'));
     const auth = operatorAuth(dir);
     const server = await startNatsConfig(auth.config);
@@ -259,8 +295,19 @@ describe.skipIf(!natsAvailable || process.env.TORCHLOOP_BUILD !== 'main')('NATS 
       await nc.close();
       await expect(connectNats({ servers: server.url, creds: auth.otherCreds }, 'x')).rejects.toMatchObject({ code: 'ERR_AUTH', message: expect.stringMatching(/refused the credentials in .*stranger\.creds/) });
       await expect(connectNats({ servers: server.url }, 'x')).rejects.toMatchObject({ code: 'ERR_AUTH' });
+      // JetStream in the account: a sink and a Python client, both with the .creds file.
+      using db = DatabaseManager.open(path.join(dir, 'creds.sqlite'), { fields: [{ name: 'x', shape: [3] }, { name: 'y', shape: [2] }] });
+      const received = await receiving(new RemoteSampleSink({ servers: server.url, creds: auth.creds, dataset: 'py-creds', database: db }), 8);
+      const args = (creds: string) => ['-m', 'torchloop_env', '--servers', server.url, '--dataset', 'py-creds', '--client-id', 'py-cr', '--env', 'tiny_env:Tiny', '--batch-size', '4', '--batches', '2', '--creds', creds];
+      const opts = { encoding: 'utf8' as const, env: { ...process.env, PYTHONPATH: path.resolve('test/helpers') } };
+      const ok = await run(path.resolve('.torch/bin/python'), args(auth.creds), opts);
+      expect(JSON.parse(ok.stdout.trim().split('\n').at(-1)!)).toEqual({ published: 2, samples: 8 });
+      expect(await received.done).toBe(8);
+      const refused = await run(path.resolve('.torch/bin/python'), args(auth.otherCreds), opts).then(() => null, (e) => e as { code: number; stderr: string });
+      expect(refused?.code).toBe(1);
+      expect(refused?.stderr).toMatch(/refused the credentials in .*stranger\.creds/);
     } finally {
       server.stop();
     }
-  });
+  }, 120_000);
 });

@@ -45,21 +45,47 @@ export function makeCerts(dir: string): Certs {
 }
 
 /** Starts nats-server with a configuration file; resolves once it listens. */
-export async function startNatsConfig(config: string, env: Record<string, string> = {}): Promise<{ url: string; port: number; stop: () => void; log: () => string }> {
+export interface NatsServer {
+  url: string;
+  port: number;
+  stop: () => void;
+  log: () => string;
+  /** Resolves once the log holds `count` matches of `re` (a global regex); rejects after `timeoutMs`. */
+  waitForLog: (re: RegExp, count: number, timeoutMs?: number) => Promise<void>;
+}
+
+export async function startNatsConfig(config: string, env: Record<string, string> = {}): Promise<NatsServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tl-snats-'));
   const port = await freePort();
   const file = path.join(dir, 'nats.conf');
   writeFileSync(file, config.replaceAll('$PORT', String(port)).replaceAll('$STORE', path.join(dir, 'js')));
   const proc = spawn('nats-server', ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
+  const listeners = new Set<() => void>();
   await new Promise<void>((resolve, reject) => {
     proc.stderr!.on('data', (d: Buffer) => {
       log += d.toString();
       if (log.includes('Server is ready')) resolve();
+      for (const l of listeners) l();
     });
     proc.once('exit', (code) => reject(new Error(`nats-server exited (${code}): ${log}`)));
   });
-  return { url: `127.0.0.1:${port}`, port, stop: () => proc.kill('SIGTERM'), log: () => log };
+  const waitForLog = (re: RegExp, count: number, timeoutMs = 30_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if ((log.match(re) ?? []).length < count) return;
+        listeners.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`nats-server did not log ${count} of ${re} in ${timeoutMs} ms`));
+      }, timeoutMs);
+      listeners.add(check);
+      check();
+    });
+  return { url: `127.0.0.1:${port}`, port, stop: () => proc.kill('SIGTERM'), log: () => log, waitForLog };
 }
 
 const b64 = (v: string | Uint8Array) => Buffer.from(v).toString('base64url');
@@ -87,13 +113,17 @@ function jwt(subject: string, name: string, nats: Record<string, unknown>, issue
 }
 
 /**
- * NATS's decentralised auth: an operator, one account and a user, the server's configuration
- * (a memory resolver preloaded with the account) and the user's .creds file.
+ * NATS's decentralised auth: an operator, a system account, one account with JetStream and a
+ * user, the server's configuration (a memory resolver preloaded with the accounts, JetStream on)
+ * and the user's .creds file.
  */
 export function operatorAuth(dir: string): { config: string; creds: string; otherCreds: string } {
   const operator = createOperator(), account = createAccount(), user = createUser();
   const opJwt = jwt(operator.getPublicKey(), 'torchloop-test', { type: 'operator' }, operator);
-  const acJwt = jwt(account.getPublicKey(), 'TORCHLOOP', { type: 'account', limits: { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 } }, operator);
+  const system = createAccount();
+  const limits = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+  const sysJwt = jwt(system.getPublicKey(), 'SYS', { type: 'account', limits }, operator);
+  const acJwt = jwt(account.getPublicKey(), 'TORCHLOOP', { type: 'account', limits: { ...limits, mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 } }, operator);
   const credsOf = (u: KeyPair, signer: KeyPair) => {
     const userJwt = jwt(u.getPublicKey(), 'sim', { type: 'user', pub: {}, sub: {}, subs: -1, data: -1, payload: -1 }, signer);
     return `-----BEGIN NATS USER JWT-----\n${userJwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${new TextDecoder().decode(u.getSeed())}\n------END USER NKEY SEED------\n`;
@@ -102,5 +132,9 @@ export function operatorAuth(dir: string): { config: string; creds: string; othe
   writeFileSync(creds, credsOf(user, account), { mode: 0o600 });
   // A user signed by an account the server does not know.
   writeFileSync(otherCreds, credsOf(createUser(), createAccount()), { mode: 0o600 });
-  return { config: `port: $PORT\nhost: 127.0.0.1\noperator: "${opJwt}"\nresolver: MEMORY\nresolver_preload: {\n  ${account.getPublicKey()}: "${acJwt}"\n}\n`, creds, otherCreds };
+  const config = [
+    'port: $PORT', 'host: 127.0.0.1', `operator: "${opJwt}"`, `system_account: ${system.getPublicKey()}`, 'resolver: MEMORY',
+    `resolver_preload: {\n  ${system.getPublicKey()}: "${sysJwt}"\n  ${account.getPublicKey()}: "${acJwt}"\n}`, 'jetstream { store_dir: "$STORE" }',
+  ].join('\n');
+  return { config: `${config}\n`, creds, otherCreds };
 }

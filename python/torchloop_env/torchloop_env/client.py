@@ -74,12 +74,22 @@ class RemoteClient:
             opts["tls"] = ctx
             opts["tls_hostname"] = None
         method = ("the credentials in " + a["creds"]) if "creds" in a else ("the NKey in " + a["nkey"]) if "nkey" in a else "a token" if "token" in a else (f"user '{a['user']}' and password") if "user" in a else "no credentials"
+        if "nkey" in a or "creds" in a:
+            import os
+            f = a.get("creds") or a["nkey"]
+            if not os.access(f, os.R_OK):
+                raise ConnectionError(f"{method}: cannot read the file")
+            try:
+                from .nkeys_compat import install
+                install()  # nats-py signs with nkeys; without it, with PyNaCl
+            except ModuleNotFoundError:
+                raise ConnectionError(f"{method} needs the Python package 'nkeys' or 'pynacl' (pip install 'torchloop-env[nkeys]')") from None
         errors = []
         try:
             self._nc = await nats.connect(servers=self.servers, name=f"torchloop-env {self.client_id}", allow_reconnect=False,
                                           max_reconnect_attempts=0, connect_timeout=10, error_cb=self._quiet(errors), **opts)
-        except ModuleNotFoundError as e:
-            raise ConnectionError(f"{method} needs the Python package '{e.name}' (pip install nkeys)") from None
+        except ValueError as e:  # an unreadable NKey seed (nkeys_compat.ErrInvalidSeed, or nkeys' own)
+            raise ConnectionError(f"{method}: {e}") from None
         except Exception as e:  # one clear line, naming the method and never a secret
             text = " ".join(dict.fromkeys([str(e), *errors]))
             for secret in (a.get("token"), a.get("password")):
