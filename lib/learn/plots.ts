@@ -1,5 +1,6 @@
 import { optional } from '../optional.ts';
 import { writeFileSync } from 'node:fs';
+import { ticks, tickText } from './page-chart.ts';
 
 export interface Series {
   name: string;
@@ -16,11 +17,12 @@ export function writeLineChart(file: string, title: string, xLabel: string, yLab
   const all = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   if (all.length === 0) return [];
   const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs) || 1];
   const positive = ys.every((y) => y > 0);
   const log = positive && (options.log ?? Math.max(...ys) / Math.min(...ys) > 30);
   const f = (y: number) => (log ? Math.log10(y) : y);
-  const [y0, y1] = [f(Math.min(...ys)), f(Math.max(...ys))];
+  const tx = ticks(Math.min(...xs), Math.max(...xs), false, xs.every(Number.isInteger));
+  const ty = ticks(f(Math.min(...ys)), f(Math.max(...ys)), log);
+  const [x0, x1, y0, y1] = [tx.lo, tx.hi, ty.lo, ty.hi];
   const px = (x: number) => pad.l + ((x - x0) / (x1 - x0 || 1)) * (W - pad.l - pad.r);
   const py = (y: number) => pad.t + (1 - (f(y) - y0) / (y1 - y0 || 1)) * (H - pad.t - pad.b);
   const parts = [
@@ -30,13 +32,11 @@ export function writeLineChart(file: string, title: string, xLabel: string, yLab
     `<text x="${(W - pad.r + pad.l) / 2}" y="${H - 10}" text-anchor="middle" font-size="12">${xLabel}</text>`,
     `<text x="16" y="${H / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 16 ${H / 2})">${yLabel}${log ? ' (log)' : ''}</text>`,
   ];
-  for (let i = 0; i <= 4; i++) {
-    const yv = log ? 10 ** (y0 + ((y1 - y0) * i) / 4) : y0 + ((y1 - y0) * i) / 4;
-    const y = py(yv);
-    parts.push(`<line x1="${pad.l - 4}" y1="${y}" x2="${W - pad.r}" y2="${y}" stroke="#ddd"/><text x="${pad.l - 6}" y="${y + 4}" text-anchor="end" font-size="10">${yv.toPrecision(3)}</text>`);
-    const xv = x0 + ((x1 - x0) * i) / 4;
-    parts.push(`<text x="${px(xv)}" y="${H - pad.b + 16}" text-anchor="middle" font-size="10">${+xv.toPrecision(4)}</text>`);
+  for (const v of ty.values) {
+    const y = py(v).toFixed(1);
+    parts.push(`<line x1="${pad.l - 4}" y1="${y}" x2="${W - pad.r}" y2="${y}" stroke="#ddd"/><text x="${pad.l - 6}" y="${+y + 4}" text-anchor="end" font-size="10">${tickText(v)}</text>`);
   }
+  for (const v of tx.values) parts.push(`<text x="${px(v).toFixed(1)}" y="${H - pad.b + 16}" text-anchor="middle" font-size="10">${tickText(v)}</text>`);
   series.forEach((s, i) => {
     const pts = s.points.filter(([, y]) => Number.isFinite(y) && (!log || y > 0));
     if (!pts.length) return;

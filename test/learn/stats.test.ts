@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StatsManager } from '../../lib/index.ts';
+import { ticks } from '../../lib/learn/page-chart.ts';
+import { writeLineChart } from '../../lib/learn/plots.ts';
 
 describe('StatsManager live page', () => {
   it('serves a page on loopback and streams batches and epochs to it', async () => {
@@ -67,5 +69,26 @@ describe('StatsManager in TensorBoard (read by TensorBoard\'s own EventAccumulat
     expect(s['loss/batch']).toEqual([[1, 0]]);
     expect(s['loss/epoch_window_var']).toEqual([[0, 0]]);
     expect(s['lr']).toEqual([[0, 0]]);
+  });
+});
+
+describe('axis ticks (the pages and the SVG/PNG plots)', () => {
+  it('are 1, 2 or 5 times a power of ten apart, whole numbers for epochs; decades on a log axis', () => {
+    expect(ticks(0, 58, false, true)).toEqual({ lo: 0, hi: 60, values: [0, 10, 20, 30, 40, 50, 60] });
+    expect(ticks(1, 20, false, true).values).toEqual([0, 5, 10, 15, 20]);
+    expect(ticks(0, 2, false, true).values).toEqual([0, 1, 2]);
+    expect(ticks(0, 0.00021, false).values).toEqual([0, 0.00005, 0.0001, 0.00015, 0.0002, 0.00025]);
+    expect(ticks(0, 0, false).values).toContain(0); // one value: an axis around it
+    expect(ticks(Math.log10(5.3e-4), Math.log10(0.4), true)).toEqual({ lo: -4, hi: 0, values: [0.0001, 0.001, 0.01, 0.1, 1] });
+    expect(ticks(Math.log10(0.3), Math.log10(0.5), true).values).toEqual([0.1, 0.2, 0.5, 1]);
+    expect(ticks(-9, 1, true).values).toEqual([1e-9, 1e-7, 0.00001, 0.001, 0.1, 10]);
+  });
+
+  it('label a loss plot in decades and its epochs in round numbers', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tl-ticks-'));
+    const loss = Array.from({ length: 59 }, (_, e) => [e, 0.4 * Math.exp(-e / 9)] as [number, number]);
+    const [svgFile] = writeLineChart(path.join(dir, 'loss.svg'), 'Training', 'epoch', 'loss', [{ name: 'training loss', points: loss }], { log: true });
+    const labels = [...readFileSync(svgFile, 'utf8').matchAll(/font-size="10">([^<]+)</g)].map((m) => m[1]);
+    expect(labels).toEqual(['0.0001', '0.001', '0.01', '0.1', '1', '0', '10', '20', '30', '40', '50', '60']);
   });
 });
